@@ -1,0 +1,116 @@
+"""The command line. Each command is small: it calls the pipeline stages and prints.
+
+Exit codes: 0 ok; 1 the user's input or state is wrong (spec errors, drift, refused
+overwrite); 2 command-line usage (click's own UsageError). Heavy modules (jinja2, httpx,
+pynvml) are imported inside the commands that need them, so `stackgen --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import StackError
+
+TARGET_NAMES = ("devshell", "nixos", "home-manager", "compose", "quadlet", "mirrors")
+SPEC_ARG = click.argument("spec", default="stack.yaml", type=click.Path(dir_okay=False, path_type=Path))
+
+
+class StackGroup(click.Group):
+    """Turns user errors into a message and exit 1; no traceback reaches the user."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except StackError as exc:
+            click.echo(exc.format(), err=True)
+            ctx.exit(1)
+        except OSError as exc:
+            where = f" {exc.filename}:" if exc.filename else ""
+            click.echo(f"error:{where} {exc.strerror or exc}", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=StackGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="stackgen")
+def cli() -> None:
+    """Render one stack.yaml into a Nix dev shell, NixOS and home-manager modules,
+    compose and Quadlet files, and a mirror switch."""
+
+
+@cli.command()
+@SPEC_ARG
+def validate(spec: Path) -> None:
+    """Check SPEC (default ./stack.yaml) and report every problem at once."""
+    from .spec import load_spec
+
+    loaded = load_spec(spec, str(spec))
+    click.echo(f"{spec}: ok ({loaded.name}: {len(loaded.services)} services, targets {', '.join(loaded.targets)})")
+
+
+@cli.command()
+@SPEC_ARG
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Output directory (default: the spec's directory).")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if any file would change (a CI drift gate).")
+@click.option("--diff", "show_diff", is_flag=True, help="Write nothing; print the unified diff of what would change.")
+@click.option("--force", is_flag=True, help="Overwrite files edited by hand, keeping each as <file>.orig.")
+@click.option("--only", type=click.Choice(TARGET_NAMES), help="Render one target only.")
+def render(spec: Path, out_dir: Path | None, check: bool, show_diff: bool, force: bool, only: str | None) -> None:
+    """Render SPEC (default ./stack.yaml) into files."""
+    from . import write
+    from .render import render_tree
+    from .spec import load_spec
+    from .spec.model import NIX_TARGETS
+
+    if check and force:
+        raise click.UsageError("--check writes nothing, so --force has no meaning with it")
+    loaded = load_spec(spec, str(spec))
+    if only is not None and only not in loaded.targets:
+        raise StackError(_not_a_target(spec, only, loaded.targets))
+    out_dir = out_dir if out_dir is not None else (spec.parent if str(spec.parent) else Path("."))
+    files = render_tree(loaded, only)
+    owners = None if only is None else ({only, "flake"} if only in NIX_TARGETS else {only})
+    plan = write.plan(out_dir, files, loaded.source_sha256, owners)
+
+    if show_diff:
+        click.echo(write.diff(plan), nl=False)
+    if check or show_diff:
+        _report(plan, dry=True)
+        if check and plan.dirty:
+            click.echo(f"{len([c for c in plan.changes if c.action != 'unchanged'])} file(s) out of date in {out_dir}; run 'stackgen render'", err=True)
+            sys.exit(1)
+        if check:
+            click.echo(f"{out_dir}: up to date ({len(plan.changes)} files)")
+        return
+    backups = write.apply(plan, force=force)
+    _report(plan, dry=False)
+    for backup in backups:
+        click.echo(f"  kept your version as {backup}")
+    written = len(plan.by(*write.WRITES, "conflict"))
+    click.echo(f"{out_dir}: {written} written, {len(plan.by('unchanged'))} unchanged, {len(plan.by('remove'))} removed")
+
+
+def _report(plan, *, dry: bool) -> None:
+    labels = {"create": "create", "update": "update", "conflict": "CONFLICT", "remove": "remove", "orphan": "left"}
+    for c in plan.changes:
+        if c.action == "unchanged":
+            continue
+        note = f"  ({c.reason})" if c.reason else ""
+        click.echo(f"  {labels[c.action]:<8} {c.path}{note}")
+
+
+def _not_a_target(spec: Path, only: str, targets: tuple[str, ...]):
+    from .errors import Problem
+
+    return Problem(f"--only {only}: the spec does not render that target", file=str(spec), hint="its targets are: " + ", ".join(targets))
+
+
+def main() -> None:
+    cli(prog_name="stackgen")
+
+
+if __name__ == "__main__":
+    main()

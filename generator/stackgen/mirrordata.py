@@ -1,0 +1,75 @@
+"""Known package mirrors and caches (see NIXOS-FACTS.md, "Binary caches and mirrors").
+
+One table, read by the devshell, NixOS, mirrors and `mirrors test` code alike.
+"""
+
+from __future__ import annotations
+
+from .spec.model import NixCache, Spec
+
+CACHE_NIXOS_ORG = "https://cache.nixos.org"
+CACHE_NIXOS_ORG_KEY = "cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY="
+CUDA_CACHE = NixCache("https://cache.nixos-cuda.org", "cache.nixos-cuda.org:74DUi4Ye579gUqzH4ziL9IyiJBlDpMRn9MBN8oNan9M=")
+
+# Mirrors of cache.nixos.org: same signatures, so no extra key. They carry no CUDA builds.
+CHINA_NIX = (
+    "https://mirrors.tuna.tsinghua.edu.cn/nix-channels/store",
+    "https://mirrors.ustc.edu.cn/nix-channels/store",
+    "https://mirror.sjtu.edu.cn/nix-channels/store",
+    "https://mirror.nju.edu.cn/nix-channels/store",
+)
+CHINA_PYPI = (
+    "https://pypi.tuna.tsinghua.edu.cn/simple",
+    "https://mirrors.aliyun.com/pypi/simple/",
+    "https://pypi.mirrors.ustc.edu.cn/simple/",
+)
+GLOBAL_PYPI = "https://pypi.org/simple"
+CHINA_HF = "https://hf-mirror.com"
+GLOBAL_HF = "https://huggingface.co"
+
+
+def nix_caches(spec: Spec) -> list[NixCache]:
+    """Extra substituters, in priority order: region mirrors, the spec's own, the CUDA cache."""
+    caches: list[NixCache] = []
+    if spec.mirrors.region == "china":
+        caches += [NixCache(url) for url in CHINA_NIX]
+    caches += list(spec.mirrors.nix)
+    if spec.gpu.nvidia:
+        caches.append(CUDA_CACHE)
+    seen: set[str] = set()
+    unique = []
+    for cache in caches:
+        if cache.url not in seen:
+            seen.add(cache.url)
+            unique.append(cache)
+    return unique
+
+
+def nix_keys(spec: Spec) -> list[str]:
+    return sorted({c.key for c in nix_caches(spec) if c.key})
+
+
+def pypi_index(spec: Spec) -> str | None:
+    """The PyPI index baked into the stack, or None for pypi.org."""
+    if spec.mirrors.pypi:
+        return spec.mirrors.pypi
+    if spec.mirrors.region == "china":
+        return CHINA_PYPI[0]
+    return None
+
+
+def hf_endpoint(spec: Spec) -> str | None:
+    if spec.mirrors.huggingface:
+        return spec.mirrors.huggingface
+    if spec.mirrors.region == "china":
+        return CHINA_HF
+    return None
+
+
+def china_profile(spec: Spec) -> dict[str, object]:
+    """What `source env/mirrors.sh china` switches to."""
+    return {
+        "nix": list(CHINA_NIX) + [c.url for c in spec.mirrors.nix],
+        "pypi": spec.mirrors.pypi or CHINA_PYPI[0],
+        "huggingface": spec.mirrors.huggingface or CHINA_HF,
+    }

@@ -1,0 +1,268 @@
+"""Small value checkers for the spec schema.
+
+Each checker takes the `Collector`, the value's path and the value, and returns the
+normalized value or `INVALID` after recording a located problem. The collector keeps going,
+so every error of a spec is reported at once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any, Callable, Iterable
+from urllib.parse import urlsplit
+
+from ..errors import Problem, did_you_mean
+from .loader import Document
+
+INVALID = object()
+YAML11_BOOLS = {"y", "yes", "n", "no", "on", "off", "true", "false"}
+NIX_KEYWORDS = {"if", "then", "else", "assert", "with", "let", "in", "rec", "inherit", "or"}
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+Checker = Callable[["Collector", tuple, Any], Any]
+
+
+class Collector:
+    def __init__(self, doc: Document):
+        self.doc = doc
+        self.problems: list[Problem] = []
+
+    def error(self, path: tuple, message: str, hint: str | None = None, *, at_key: bool = False) -> object:
+        self.problems.append(self.doc.problem(path, message, hint, at_key=at_key))
+        return INVALID
+
+    def raw(self, path: tuple) -> str | None:
+        return self.doc.scalars.get(path)
+
+
+def dotted(path: Iterable) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (("." if out else "") + str(part))
+    return out or "the spec"
+
+
+def kind_of(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a {type(value).__name__}"  # dates and timestamps
+
+
+def _quote_hint(c: Collector, path: tuple, value: Any) -> str | None:
+    raw = c.raw(path)
+    if raw is None:
+        return None
+    if isinstance(value, bool) and raw.lower() in YAML11_BOOLS:
+        return f"YAML reads {raw} as a boolean; write \"{raw}\" to keep the text"
+    if isinstance(value, float):
+        return f"YAML reads {raw} as the number {value!r}; write \"{raw}\" to keep the text"
+    if isinstance(value, (int, float)) or value is None or not isinstance(value, (list, dict)):
+        return f"write \"{raw}\" to make it a string"
+    return None
+
+
+def string(
+    *,
+    pattern: str | None = None,
+    describe: str | None = None,
+    max_len: int = 4096,
+    allow_newlines: bool = False,
+    coerce_int: bool = False,
+) -> Checker:
+    regex = re.compile(pattern) if pattern else None
+
+    def check(c: Collector, path: tuple, value: Any) -> Any:
+        if coerce_int and isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str):
+            return c.error(path, f"{dotted(path)} must be a string, not {kind_of(value)}", _quote_hint(c, path, value))
+        if len(value) > max_len:
+            return c.error(path, f"{dotted(path)} is longer than {max_len} characters")
+        bad = CONTROL.search(value)
+        if bad:
+            return c.error(path, f"{dotted(path)} contains the control character {bad.group()!r}")
+        if not allow_newlines and ("\n" in value or "\t" in value):
+            return c.error(path, f"{dotted(path)} must be a single line")
+        if regex and not regex.fullmatch(value):
+            return c.error(path, f"{dotted(path)} {value!r} is not {describe or 'valid'}")
+        return value
+
+    return check
+
+
+def boolean(c: Collector, path: tuple, value: Any) -> Any:
+    if not isinstance(value, bool):
+        return c.error(path, f"{dotted(path)} must be true or false, not {kind_of(value)}")
+    raw = c.raw(path)
+    if raw is not None and raw.lower() not in ("true", "false"):
+        return c.error(
+            path,
+            f"{dotted(path)} is written '{raw}'; write true or false",
+            "YAML 1.1 reads yes/no/on/off as booleans, other YAML readers do not",
+        )
+    return value
+
+
+def integer(lo: int, hi: int, what: str = "") -> Checker:
+    def check(c: Collector, path: tuple, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int):
+            hint = None
+            if isinstance(value, str) and value.strip().isdigit():
+                hint = f"write {value.strip()} without quotes"
+            return c.error(path, f"{dotted(path)} must be an integer{what}, not {kind_of(value)}", hint)
+        if not lo <= value <= hi:
+            return c.error(path, f"{dotted(path)} {value} is out of range ({lo}..{hi})")
+        return value
+
+    return check
+
+
+port = integer(1, 65535, " port")
+
+
+def enum(choices: Iterable, *, coerce_int: bool = False) -> Checker:
+    choices = tuple(choices)
+
+    def check(c: Collector, path: tuple, value: Any) -> Any:
+        if coerce_int and isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if isinstance(value, float):
+            raw = c.raw(path)
+            return c.error(
+                path,
+                f"{dotted(path)} must be a string, not the number {value!r}",
+                f"write \"{raw}\" (YAML reads {raw} as a number)",
+            )
+        if value not in choices:
+            shown = ", ".join(str(ch) for ch in choices)
+            hint = did_you_mean(str(value), [str(ch) for ch in choices]) if isinstance(value, str) else None
+            return c.error(path, f"{dotted(path)} {value!r} is not supported; use one of: {shown}", hint)
+        return value
+
+    return check
+
+
+def listof(item: Checker, *, unique: bool = True, min_len: int = 0, max_len: int = 10_000) -> Checker:
+    def check(c: Collector, path: tuple, value: Any) -> Any:
+        if not isinstance(value, list):
+            return c.error(path, f"{dotted(path)} must be a list, not {kind_of(value)}", "write [a, b] or one '- item' per line")
+        if len(value) < min_len:
+            return c.error(path, f"{dotted(path)} needs at least {min_len} item{'s' if min_len > 1 else ''}")
+        if len(value) > max_len:
+            return c.error(path, f"{dotted(path)} has more than {max_len} items")
+        out = []
+        ok = True
+        for i, v in enumerate(value):
+            got = item(c, path + (i,), v)
+            if got is INVALID:
+                ok = False
+            elif unique and got in out:
+                c.error(path + (i,), f"{dotted(path + (i,))} {got!r} is listed twice")
+                ok = False
+            else:
+                out.append(got)
+        return tuple(out) if ok else INVALID
+
+    return check
+
+
+def url(c: Collector, path: tuple, value: Any) -> Any:
+    value = string(max_len=2048)(c, path, value)
+    if value is INVALID:
+        return value
+    if any(ch.isspace() for ch in value) or any(ch in value for ch in "\"'`<>\\{}|^"):
+        return c.error(path, f"{dotted(path)} {value!r} is not a valid URL (it contains spaces or quoting characters)")
+    try:
+        parts = urlsplit(value)
+        _ = parts.port
+    except ValueError as exc:
+        return c.error(path, f"{dotted(path)} {value!r} is not a valid URL: {exc}")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return c.error(path, f"{dotted(path)} {value!r} is not an http(s) URL", "write it as https://host/path")
+    if parts.username is not None or parts.password is not None:
+        return c.error(
+            path,
+            f"{dotted(path)} has credentials in the URL",
+            "secrets never go in the spec; configure the credentials outside it (netrc, a secrets file)",
+        )
+    if parts.query or parts.fragment:
+        return c.error(path, f"{dotted(path)} {value!r} must not have a query or fragment")
+    return value
+
+
+def abspath(c: Collector, path: tuple, value: Any) -> Any:
+    value = string(max_len=1024)(c, path, value)
+    if value is INVALID:
+        return value
+    if not value.startswith("/"):
+        return c.error(path, f"{dotted(path)} {value!r} must be an absolute path", f"for example /run/secrets/{path[-1]}")
+    parts = value.split("/")[1:]
+    if any(p in ("", ".", "..") for p in parts) or any(ch.isspace() for ch in value) or '"' in value or "\\" in value or "$" in value:
+        return c.error(
+            path,
+            f"{dotted(path)} {value!r} is not a clean absolute path",
+            "no '..', '.', '//', spaces, quotes, backslashes or '$' in paths",
+        )
+    return value
+
+
+def host(c: Collector, path: tuple, value: Any) -> Any:
+    value = string(max_len=64)(c, path, value)
+    if value is INVALID:
+        return value
+    if value == "localhost":
+        return value
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return c.error(
+            path,
+            f"{dotted(path)} {value!r} is not an IP address",
+            "use 127.0.0.1 (the default) to keep a service local, or 0.0.0.0 to expose it",
+        )
+    return value
+
+
+def mapping(
+    c: Collector,
+    path: tuple,
+    value: Any,
+    keys: Iterable[str],
+    explain: Callable[[str], tuple[str, str] | None] | None = None,
+) -> dict | object:
+    """Check that `value` is a mapping whose keys are all in `keys`; report unknown ones.
+
+    `explain(key)` may return a (message, hint) that says more than "unknown key".
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        return c.error(path, f"{dotted(path)} must be a mapping, not {kind_of(value)}")
+    keys = list(keys)
+    for key in value:
+        if key not in keys:
+            special = explain(key) if explain else None
+            if special:
+                c.error(path + (key,), special[0], special[1], at_key=True)
+                continue
+            where = f"in {dotted(path)}" if path else "at the top level"
+            c.error(
+                path + (key,),
+                f"unknown key '{key}' {where}",
+                did_you_mean(key, keys) or ("known keys: " + ", ".join(keys)),
+                at_key=True,
+            )
+    return value

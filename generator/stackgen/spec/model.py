@@ -1,0 +1,99 @@
+"""The validated spec: plain, typed values with every default filled in.
+
+Targets read only this; they never see YAML or positions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+ALL_TARGETS = ("devshell", "nixos", "home-manager", "compose", "quadlet", "mirrors")
+NIX_TARGETS = ("devshell", "nixos", "home-manager")
+ALL_SYSTEMS = ("x86_64-linux", "aarch64-linux", "x86_64-darwin", "aarch64-darwin")
+BRANCHES = ("nixos-26.05", "nixos-unstable")
+PYTHON_VERSIONS = ("3.11", "3.12", "3.13", "3.14")
+CUDA_MAJORS = ("12", "13")
+POSTGRES_VERSIONS = (14, 15, 16, 17, 18)
+
+
+@dataclass(frozen=True)
+class NixCache:
+    url: str
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class Mirrors:
+    region: str = "global"
+    nix: tuple[NixCache, ...] = ()
+    pypi: str | None = None  # explicit override; see `effective_pypi`
+    huggingface: str | None = None
+
+
+@dataclass(frozen=True)
+class Gpu:
+    vendor: str = "none"
+    cuda: str = "12"
+    capabilities: tuple[str, ...] = ()
+    open: bool = True  # hardware.nvidia.open: the open kernel module (Turing and newer)
+
+    @property
+    def nvidia(self) -> bool:
+        return self.vendor == "nvidia"
+
+
+@dataclass(frozen=True)
+class Python:
+    version: str = "3.12"
+    uv: bool = True
+
+    @property
+    def attr(self) -> str:
+        return "python" + self.version.replace(".", "")
+
+
+@dataclass(frozen=True)
+class Service:
+    """One declared service. `kind` is the spec key (ollama, llama-cpp, ...)."""
+
+    kind: str
+    port: int
+    host: str = "127.0.0.1"
+    gpu: bool = False
+    image: str | None = None  # container image override (compose / quadlet)
+    options: dict[str, Any] = field(default_factory=dict)  # the service's own keys
+
+    def __getattr__(self, name: str) -> Any:  # svc.models, svc.context ... for templates
+        try:
+            return self.__dict__["options"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def exposed(self) -> bool:
+        return self.host not in ("127.0.0.1", "::1", "localhost")
+
+
+@dataclass(frozen=True)
+class Spec:
+    version: int
+    name: str
+    description: str
+    systems: tuple[str, ...]
+    nixpkgs: str
+    mirrors: Mirrors
+    gpu: Gpu
+    python: Python
+    packages: tuple[str, ...]
+    env: dict[str, str]
+    services: dict[str, Service]  # in the canonical order of SERVICE_KINDS
+    targets: tuple[str, ...]
+    source_sha256: str = ""
+
+    def has(self, kind: str) -> bool:
+        return kind in self.services
+
+    @property
+    def linux_systems(self) -> tuple[str, ...]:
+        return tuple(s for s in self.systems if s.endswith("-linux"))

@@ -1,0 +1,340 @@
+"""Turn a loaded document into a `Spec`, or raise one StackError listing every problem."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+from ..errors import StackError
+from . import checks as ck
+from .checks import INVALID, Collector, dotted
+from .loader import Document
+from .model import (
+    ALL_SYSTEMS,
+    ALL_TARGETS,
+    BRANCHES,
+    CUDA_MAJORS,
+    POSTGRES_VERSIONS,
+    PYTHON_VERSIONS,
+    Gpu,
+    Mirrors,
+    NixCache,
+    Python,
+    Service,
+    Spec,
+)
+
+TOP_KEYS = (
+    "version", "name", "description", "systems", "nixpkgs", "mirrors", "gpu",
+    "python", "packages", "env", "services", "targets",
+)  # fmt: skip
+
+NAME = ck.string(pattern=r"[a-z][a-z0-9-]{0,62}", describe="a valid name (lowercase letters, digits and '-', starting with a letter, at most 63)")
+NIX_KEY = ck.string(pattern=r"[A-Za-z0-9._-]+:[A-Za-z0-9+/]{43}=", describe="a Nix public key (name:base64)")
+IDENT = ck.string(pattern=r"[a-z_][a-z0-9_]{0,62}", describe="a plain SQL identifier (lowercase letters, digits, '_')")
+OLLAMA_MODEL = ck.string(
+    pattern=r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*(:[A-Za-z0-9][A-Za-z0-9._-]*)?",
+    describe="an Ollama model name (name:tag, or a registry path such as hf.co/org/repo:quant)",
+    max_len=256,
+)
+IMAGE = ck.string(
+    pattern=r"[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]+|@sha256:[0-9a-f]{64})",
+    describe="a container image pinned to a tag or digest (registry/name:tag)",
+    max_len=512,
+)
+SHA256 = ck.string(pattern=r"[0-9a-f]{64}", describe="a sha256 hex digest (64 lowercase hex digits)")
+MEMSIZE = ck.string(pattern=r"(?i)[0-9]+(b|k|kb|m|mb|g|gb)?", describe="a Redis memory size such as 512mb", coerce_int=True)
+ATTR_PART = r"[A-Za-z_][A-Za-z0-9_'-]*"
+ATTR_PATH = re.compile(rf"{ATTR_PART}(\.{ATTR_PART})*")
+CAPABILITY = ck.string(pattern=r"[0-9]{1,2}\.[0-9]{1,2}a?", describe="a CUDA compute capability such as \"8.9\"")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+SECRET_NAME = re.compile(r"(?i)(^|_)(password|passwd|secret|token|api_?key|secret_?key)$")
+INLINE_SECRETS = ("password", "passwd", "secret", "secret_key", "token", "api_key", "apikey")
+
+# Variables the dev shell sets itself; setting them in `env:` would silently fight stackgen.
+MANAGED_ENV = {
+    "LD_LIBRARY_PATH": "the dev shell builds it from the CUDA and manylinux libraries",
+    "PYTHONPATH": "the dev shell unsets it so uv's virtualenv is used",
+    "UV_PYTHON": "it is pinned to the Nix python of python.version",
+    "UV_PYTHON_DOWNLOADS": "the dev shell sets it to never",
+    "UV_DEFAULT_INDEX": "set mirrors.pypi instead",
+    "PIP_INDEX_URL": "set mirrors.pypi instead",
+    "HF_ENDPOINT": "set mirrors.huggingface instead",
+    "NIX_CONFIG": "use mirrors.nix and env/mirrors.sh",
+}
+
+
+def _svc(default_port: int, gpu_capable: bool, fields: dict[str, ck.Checker], required: tuple[str, ...] = ()) -> dict:
+    return {"port": default_port, "gpu_capable": gpu_capable, "fields": fields, "required": required}
+
+
+SERVICES: dict[str, dict] = {
+    "ollama": _svc(11434, True, {"models": ck.listof(OLLAMA_MODEL, max_len=100)}),
+    "llama-cpp": _svc(
+        8080,
+        True,
+        {
+            "model": ck.abspath,
+            "model_url": ck.url,
+            "model_sha256": SHA256,
+            "context": ck.integer(256, 1_048_576),
+            "gpu_layers": ck.integer(0, 1000),
+        },
+        required=("model",),
+    ),
+    "postgres": _svc(
+        5432,
+        False,
+        {
+            "version": ck.enum(POSTGRES_VERSIONS),
+            "databases": ck.listof(IDENT, max_len=100),
+            "extensions": ck.listof(ck.enum(("pgvector", "postgis", "timescaledb", "pg_cron", "pg_repack", "pg_partman"))),
+            "password_file": ck.abspath,
+        },
+    ),
+    "redis": _svc(6379, False, {"maxmemory": MEMSIZE, "password_file": ck.abspath}),
+    "qdrant": _svc(6333, False, {"grpc_port": ck.port, "api_key_file": ck.abspath}),
+    "open-webui": _svc(3000, False, {"secret_key_file": ck.abspath}),
+}
+SERVICE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "ollama": {"models": ()},
+    "llama-cpp": {"model_url": None, "model_sha256": None, "context": 4096, "gpu_layers": None},
+    "postgres": {"version": 17, "databases": (), "extensions": (), "password_file": None},
+    "redis": {"maxmemory": None, "password_file": None},
+    "qdrant": {"grpc_port": 6334, "api_key_file": None},
+    "open-webui": {"secret_key_file": None},
+}
+COMMON_SERVICE_KEYS = ("port", "host", "gpu", "image")
+
+
+def validate(doc: Document) -> Spec:
+    c = Collector(doc)
+    c.problems.extend(doc.problems)
+    data = doc.data
+    if not isinstance(data, dict):
+        c.error((), f"the spec must be a mapping of keys (version, name, services, ...), not {ck.kind_of(data)}")
+        raise StackError(c.problems)
+    ck.mapping(c, (), data, TOP_KEYS)
+
+    for key in ("version", "name"):
+        if key not in data:
+            c.error((), f"missing required key '{key}'", "the spec starts with 'version: 1' and 'name: my-stack'")
+    version = _field(c, data, "version", ck.integer(1, 1), 1)
+    if version is INVALID and isinstance(data.get("version"), int):
+        c.problems[-1] = doc.problem(("version",), f"version {data['version']} is not supported; this stackgen reads version 1")
+    name = _field(c, data, "name", NAME, None)
+    description = _field(c, data, "description", ck.string(max_len=1000, allow_newlines=True), "")
+    systems = _field(c, data, "systems", ck.listof(ck.enum(ALL_SYSTEMS), min_len=1), ("x86_64-linux", "aarch64-linux"))
+    nixpkgs = _field(c, data, "nixpkgs", ck.enum(BRANCHES), "nixos-26.05")
+    mirrors = _mirrors(c, data.get("mirrors"))
+    gpu = _gpu(c, data.get("gpu"))
+    python = _python(c, data.get("python"))
+    packages = _field(c, data, "packages", ck.listof(_package, max_len=5000), ())
+    env = _env(c, data.get("env"))
+    targets = _field(c, data, "targets", ck.listof(ck.enum(ALL_TARGETS), min_len=1), ALL_TARGETS)
+    services = _services(c, data.get("services"), gpu)
+
+    _semantics(c, systems, gpu, services)
+    if c.problems:
+        raise StackError(sorted(c.problems, key=lambda p: (p.line or 0, p.col or 0)))
+    targets = tuple(t for t in ALL_TARGETS if t in targets)  # canonical order
+    return Spec(
+        version=version,
+        name=name,
+        description=description,
+        systems=tuple(systems),
+        nixpkgs=nixpkgs,
+        mirrors=mirrors,
+        gpu=gpu,
+        python=python,
+        packages=tuple(packages),
+        env=env,
+        services=services,
+        targets=targets,
+        source_sha256=hashlib.sha256(doc.text.encode()).hexdigest(),
+    )
+
+
+def _field(c: Collector, data: dict, key: str, check: ck.Checker, default: Any, path: tuple = ()) -> Any:
+    if key not in data or (data[key] is None and default is not None):
+        return default
+    return check(c, path + (key,), data[key])
+
+
+def _mirrors(c: Collector, value: Any) -> Mirrors:
+    path = ("mirrors",)
+    data = ck.mapping(c, path, value, ("region", "nix", "pypi", "huggingface"))
+    if data is INVALID:
+        return Mirrors()
+    region = _field(c, data, "region", ck.enum(("global", "china")), "global", path)
+    nix = _field(c, data, "nix", ck.listof(_nix_cache), (), path)
+    pypi = _field(c, data, "pypi", ck.url, None, path)
+    hf = _field(c, data, "huggingface", ck.url, None, path)
+    return Mirrors(region=region, nix=nix if nix is not INVALID else (), pypi=pypi, huggingface=hf)
+
+
+def _nix_cache(c: Collector, path: tuple, value: Any) -> Any:
+    if isinstance(value, str):
+        got = ck.url(c, path, value)
+        return INVALID if got is INVALID else NixCache(got)
+    data = ck.mapping(c, path, value, ("url", "key"))
+    if data is INVALID:
+        return INVALID
+    if "url" not in data:
+        return c.error(path, f"{dotted(path)} needs a 'url'")
+    got_url = ck.url(c, path + ("url",), data["url"])
+    key = _field(c, data, "key", NIX_KEY, None, path)
+    if INVALID in (got_url, key):
+        return INVALID
+    return NixCache(got_url, key)
+
+
+def _gpu(c: Collector, value: Any) -> Gpu:
+    path = ("gpu",)
+    data = ck.mapping(c, path, value, ("vendor", "cuda", "capabilities", "open"))
+    if data is INVALID:
+        return Gpu()
+    vendor = _field(c, data, "vendor", ck.enum(("none", "nvidia")), "none", path)
+    cuda = _field(c, data, "cuda", ck.enum(CUDA_MAJORS, coerce_int=True), "12", path)
+    caps = _field(c, data, "capabilities", ck.listof(CAPABILITY), (), path)
+    open_ = _field(c, data, "open", ck.boolean, True, path)
+    return Gpu(vendor=vendor, cuda=cuda, capabilities=caps if caps is not INVALID else (), open=open_)
+
+
+def _python(c: Collector, value: Any) -> Python:
+    path = ("python",)
+    data = ck.mapping(c, path, value, ("version", "uv"))
+    if data is INVALID:
+        return Python()
+    version = _field(c, data, "version", ck.enum(PYTHON_VERSIONS), "3.12", path)
+    uv = _field(c, data, "uv", ck.boolean, True, path)
+    return Python(version=version, uv=uv)
+
+
+def _package(c: Collector, path: tuple, value: Any) -> Any:
+    value = ck.string(max_len=200)(c, path, value)
+    if value is INVALID:
+        return value
+    if not ATTR_PATH.fullmatch(value):
+        return c.error(
+            path,
+            f"{dotted(path)} {value!r} is not a nixpkgs attribute path",
+            "write the attribute name only, such as nodejs_22 or python312Packages.ipython",
+        )
+    keyword = next((p for p in value.split(".") if p in ck.NIX_KEYWORDS), None)
+    if keyword:
+        return c.error(path, f"{dotted(path)} {value!r} uses the Nix keyword '{keyword}' as an attribute name")
+    return value
+
+
+def _env(c: Collector, value: Any) -> dict[str, str]:
+    path = ("env",)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        c.error(path, f"env must be a mapping of NAME: value, not {ck.kind_of(value)}")
+        return {}
+    out: dict[str, str] = {}
+    for key, val in value.items():
+        kpath = path + (key,)
+        if not ENV_NAME.fullmatch(key):
+            c.error(kpath, f"env name {key!r} is not a valid variable name", "use letters, digits and '_', not starting with a digit", at_key=True)
+            continue
+        if key in MANAGED_ENV:
+            c.error(kpath, f"env.{key} is managed by stackgen", MANAGED_ENV[key], at_key=True)
+            continue
+        if SECRET_NAME.search(key):
+            c.error(
+                kpath,
+                f"env.{key} looks like a secret; secrets are never written into the spec",
+                "keep it out of stack.yaml: load it from a file at run time (direnv, sops-nix, a secrets manager)",
+                at_key=True,
+            )
+            continue
+        got = ck.string(allow_newlines=True, coerce_int=True, max_len=32768)(c, kpath, val)
+        if got is not INVALID:
+            out[key] = got
+    return dict(sorted(out.items()))
+
+
+def _services(c: Collector, value: Any, gpu: Gpu) -> dict[str, Service]:
+    path = ("services",)
+    data = ck.mapping(c, path, value, SERVICES)
+    if data is INVALID:
+        return {}
+    out: dict[str, Service] = {}
+    for kind, info in SERVICES.items():  # canonical order
+        if kind not in data:
+            continue
+        spath = path + (kind,)
+        fields = info["fields"]
+        raw = ck.mapping(c, spath, data[kind], COMMON_SERVICE_KEYS + tuple(fields), lambda key, kind=kind: _inline_secret(kind, key))
+        if raw is INVALID:
+            continue
+        for key in info["required"]:
+            if key not in raw:
+                c.error(spath, f"services.{kind} needs '{key}'", _required_hint(kind, key))
+        port = _field(c, raw, "port", ck.port, info["port"], spath)
+        host = _field(c, raw, "host", ck.host, "127.0.0.1", spath)
+        image = _field(c, raw, "image", IMAGE, None, spath)
+        want_gpu = _field(c, raw, "gpu", ck.boolean, None, spath)
+        if want_gpu is True and not info["gpu_capable"]:
+            c.error(spath + ("gpu",), f"services.{kind} cannot use a GPU")
+        elif want_gpu is True and not gpu.nvidia:
+            c.error(spath + ("gpu",), f"services.{kind}.gpu is true but gpu.vendor is none", "set gpu.vendor: nvidia, or remove gpu: true")
+        if want_gpu is None or want_gpu is INVALID:
+            want_gpu = info["gpu_capable"] and gpu.nvidia
+        options = dict(SERVICE_DEFAULTS[kind])
+        for key, check in fields.items():
+            if key in raw:
+                options[key] = _field(c, raw, key, check, None, spath)
+        if INVALID in (port, host, image) or INVALID in options.values():
+            continue
+        out[kind] = Service(kind=kind, port=port, host=host, gpu=bool(want_gpu), image=image, options=options)
+    return out
+
+
+def _inline_secret(kind: str, key: str) -> tuple[str, str] | None:
+    if key.lower() not in INLINE_SECRETS:
+        return None
+    file_key = {"passwd": "password", "secret": "secret_key", "apikey": "api_key"}.get(key.lower(), key.lower())
+    return (
+        f"inline secret '{key}' in services.{kind}: secrets are never written into the spec",
+        f"put it in a file and write {file_key}_file: /run/secrets/{kind}-{file_key.replace('_', '-')}",
+    )
+
+
+def _required_hint(kind: str, key: str) -> str | None:
+    if (kind, key) == ("llama-cpp", "model"):
+        return "give the GGUF file's path, e.g. model: /var/lib/llama-cpp/models/qwen2.5-coder-7b-q4_k_m.gguf"
+    return None
+
+
+def _semantics(c: Collector, systems: Any, gpu: Gpu, services: dict[str, Service]) -> None:
+    if gpu.nvidia and systems is not INVALID:
+        darwin = [s for s in systems if s.endswith("-darwin")]
+        if darwin:
+            c.error(("gpu", "vendor"), f"gpu.vendor nvidia cannot be used with {', '.join(darwin)}", "remove the darwin systems or set gpu.vendor: none")
+    if not gpu.nvidia and gpu.capabilities:
+        c.error(("gpu", "capabilities"), "gpu.capabilities is set but gpu.vendor is none", "set gpu.vendor: nvidia")
+    taken: dict[int, list[tuple[str, str, tuple]]] = {}
+    for kind, svc in services.items():
+        ports = [("port", svc.port)]
+        if kind == "qdrant":
+            ports.append(("grpc_port", svc.options["grpc_port"]))
+        for key, number in ports:
+            for other_name, other_host, _ in taken.get(number, []):
+                if _hosts_overlap(svc.host, other_host):
+                    c.error(
+                        ("services", kind, key),
+                        f"services.{kind}.{key} {number} is already used by {other_name}",
+                        "give each service its own port",
+                    )
+                    break
+            taken.setdefault(number, []).append((f"services.{kind}.{key}" if key != "port" else f"services.{kind}", svc.host, ()))
+
+
+def _hosts_overlap(a: str, b: str) -> bool:
+    wildcard = ("0.0.0.0", "::")
+    return a == b or a in wildcard or b in wildcard

@@ -1,0 +1,22 @@
+"""Targets: each turns the validated spec into `{relative path: text}`.
+
+Adding a target is adding a module here, a templates folder, and a line below.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from ..render import Templates
+from ..spec.model import Spec
+from . import devshell, flake, mirrors
+
+Target = Callable[[Spec, Templates], dict[str, str]]
+
+# Files shared by the Nix targets (flake.nix): rendered when any Nix target is selected.
+SHARED: dict[str, Target] = {"flake": flake.render}
+
+TARGETS: dict[str, Target] = {
+    "devshell": devshell.render,
+    "mirrors": mirrors.render,
+}
