@@ -18,7 +18,7 @@ from .loader import Document
 INVALID = object()
 YAML11_BOOLS = {"y", "yes", "n", "no", "on", "off", "true", "false"}
 NIX_KEYWORDS = {"if", "then", "else", "assert", "with", "let", "in", "rec", "inherit", "or"}
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")  # and lone surrogates
 
 Checker = Callable[["Collector", tuple, Any], Any]
 
@@ -93,7 +93,8 @@ def string(
             return c.error(path, f"{dotted(path)} is longer than {max_len} characters")
         bad = CONTROL.search(value)
         if bad:
-            return c.error(path, f"{dotted(path)} contains the control character {bad.group()!r}")
+            what = "a lone surrogate" if "\ud800" <= bad.group() <= "\udfff" else "the control character"
+            return c.error(path, f"{dotted(path)} contains {what} {bad.group()!r}")
         if not allow_newlines and ("\n" in value or "\t" in value):
             return c.error(path, f"{dotted(path)} must be a single line")
         if regex and not regex.fullmatch(value):
@@ -208,7 +209,8 @@ def abspath(c: Collector, path: tuple, value: Any) -> Any:
     if value is INVALID:
         return value
     if not value.startswith("/"):
-        return c.error(path, f"{dotted(path)} {value!r} must be an absolute path", f"for example /run/secrets/{path[-1]}")
+        example = f"/run/secrets/{path[-1]}" if str(path[-1]).endswith("_file") else f"/{value.lstrip('./')}"
+        return c.error(path, f"{dotted(path)} {value!r} must be an absolute path", f"for example {example}")
     parts = value.split("/")[1:]
     if any(p in ("", ".", "..") for p in parts) or any(ch.isspace() for ch in value) or '"' in value or "\\" in value or "$" in value:
         return c.error(

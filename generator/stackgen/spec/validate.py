@@ -274,7 +274,7 @@ def _services(c: Collector, value: Any, gpu: Gpu) -> dict[str, Service]:
             continue
         for key in info["required"]:
             if key not in raw:
-                c.error(spath, f"services.{kind} needs '{key}'", _required_hint(kind, key))
+                c.error(spath, f"services.{kind} needs '{key}'", _required_hint(kind, key), at_key=True)
         port = _field(c, raw, "port", ck.port, info["port"], spath)
         host = _field(c, raw, "host", ck.host, "127.0.0.1", spath)
         image = _field(c, raw, "image", IMAGE, None, spath)

@@ -1,0 +1,71 @@
+# The development shell of "ai-stack": Nix python + uv, CUDA 12 libraries, mirrors.
+# Rendered by stackgen 0.1.0; change stack.yaml and re-render instead of editing.
+{ pkgs, lib ? pkgs.lib }:
+let
+  python = pkgs.python312;
+  cuda = pkgs.cudaPackages_12;
+
+  # manylinux wheels installed by uv (torch, numpy, ...) expect these on the system.
+  manylinuxLibs = [
+    pkgs.stdenv.cc.cc.lib
+    pkgs.zlib
+    pkgs.libGL
+    pkgs.glib
+  ];
+  # CUDA runtime libraries from nixpkgs; the driver itself (libcuda) comes from the host.
+  cudaLibs = [
+    cuda.cuda_cudart
+    cuda.libcublas
+    cuda.cudnn
+    cuda.nccl
+  ];
+
+  # Linux only: those libraries on the loader path, ahead of anything already there.
+  libraryHook = lib.optionalString pkgs.stdenv.hostPlatform.isLinux ''
+    export LD_LIBRARY_PATH="${lib.makeLibraryPath (manylinuxLibs ++ cudaLibs)}''${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  '';
+in
+pkgs.mkShell {
+  name = "ai-stack";
+
+  packages = [
+    python
+    pkgs.uv
+    cuda.cuda_nvcc
+    pkgs.git
+    pkgs.curl
+    pkgs.jq
+    pkgs.ripgrep
+  ];
+
+  env = {
+    # uv uses the Nix python and never downloads its own.
+    UV_PYTHON = python.interpreter;
+    UV_PYTHON_DOWNLOADS = "never";
+    UV_DEFAULT_INDEX = "https://pypi.tuna.tsinghua.edu.cn/simple";
+    PIP_INDEX_URL = "https://pypi.tuna.tsinghua.edu.cn/simple";
+    HF_ENDPOINT = "https://hf-mirror.com";
+    PROJECT_MODE = "dev";
+  };
+
+  shellHook = ''
+    # A Python path from outside would leak into uv's virtualenvs.
+    unset PYTHONPATH
+    ${libraryHook}
+    # Only the driver's own libraries are linked in, never the host's whole /usr/lib.
+    source ${./driver-libs.sh}
+    stackgen_use_driver "''${XDG_CACHE_HOME:-$HOME/.cache}/stackgen/ai-stack/driver"
+    if [ -z "''${STACKGEN_QUIET:-}" ]; then
+      echo "ai-stack dev shell: python ${python.version}, uv ${pkgs.uv.version}"
+      if [ -n "$STACKGEN_DRIVER_DIR" ]; then
+        echo "  GPU: NVIDIA driver libraries from $STACKGEN_DRIVER_DIR"
+      else
+        echo "  GPU: no NVIDIA driver (libcuda.so.1) found; CUDA programs will run on the CPU or fail"
+      fi
+      echo "  services: ollama 127.0.0.1:11434, llama-cpp 127.0.0.1:8080, postgres 127.0.0.1:5432, redis 127.0.0.1:6379, qdrant 127.0.0.1:6333, open-webui 127.0.0.1:3000"
+      echo "  start: podman-compose up -d"
+      echo "     or: systemctl --user start ai-stack-<service> (Quadlet units in quadlet/)"
+      echo "     or: import nixosModules.default into your NixOS configuration"
+    fi
+  '';
+}

@@ -1,0 +1,127 @@
+"""Real Nix: every generated .nix file parses, and spec strings survive evaluation byte for byte."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import golden_cases, render_spec, render_text
+
+CASES = golden_cases()
+
+HOSTILE = [
+    'quote " inside',
+    "back\\slash \\n not a newline",
+    "interp ${x} and $${y} and $x and ${builtins.abort \"no\"}",
+    "indented '' string '''' marks",
+    "dollar at end $",
+    "line one\nline two\n",
+    "tab\there",
+    "unicode: 中文 — émoji 🚀 — ñ",
+    "",
+]
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_every_nix_file_parses(case, tmp_path, nix):
+    files = render_spec(CASES[case], tmp_path)
+    nix_files = [p for p in files if p.endswith(".nix")]
+    assert "flake.nix" in nix_files
+    for rel in nix_files:
+        nix("--parse", str(tmp_path / rel))
+
+
+# A stand-in for nixpkgs, enough to evaluate nix/devshell.nix without it: mkShell returns its
+# arguments, packages are strings. The values under test never pass through these stubs.
+STUB_PKGS = r"""
+let
+  pkg = name: { outPath = "/nix/store/fake-${name}"; version = "1.0"; lib = "/nix/store/fake-${name}-lib"; };
+  lib = {
+    optionalString = c: s: if c then s else "";
+    makeLibraryPath = ps: builtins.concatStringsSep ":" (map (p: "${p}/lib") ps);
+  };
+  cuda = { cuda_cudart = pkg "cudart"; libcublas = pkg "cublas"; cudnn = pkg "cudnn"; nccl = pkg "nccl"; cuda_nvcc = pkg "nvcc"; };
+in
+{
+  inherit lib;
+  mkShell = attrs: attrs;
+  stdenv = { cc.cc.lib = pkg "gcc-lib"; hostPlatform.isLinux = true; };
+  zlib = pkg "zlib"; libGL = pkg "libGL"; glib = pkg "glib"; uv = pkg "uv";
+  python311 = pkg "python" // { interpreter = "/nix/store/fake-python/bin/python3.11"; };
+  python312 = pkg "python" // { interpreter = "/nix/store/fake-python/bin/python3.12"; };
+  python313 = pkg "python" // { interpreter = "/nix/store/fake-python/bin/python3.13"; };
+  python314 = pkg "python" // { interpreter = "/nix/store/fake-python/bin/python3.14"; };
+  cudaPackages_12 = cuda; cudaPackages_13 = cuda;
+  git = pkg "git";
+}
+"""
+
+
+def spec_with(description: str, value: str) -> str:
+    return (
+        "version: 1\nname: escape-test\n"
+        f"description: {json.dumps(description, ensure_ascii=False)}\n"
+        f"env:\n  TRICKY: {json.dumps(value, ensure_ascii=False)}\n  PLAIN: ok\n"
+        "packages: [git]\ntargets: [devshell]\n"
+    )
+
+
+@pytest.mark.parametrize("value", HOSTILE, ids=range(len(HOSTILE)))
+def test_strings_survive_nix_evaluation(value, tmp_path, nix):
+    description = "desc: " + value if "\n" not in value else value + "tail"
+    render_text(spec_with(description, value), tmp_path)
+    got = nix("--eval", "--strict", "--json", "-E", f"(import {tmp_path}/flake.nix).description")
+    assert json.loads(got.stdout) == description
+    stub = tmp_path / "stub-pkgs.nix"
+    stub.write_text(STUB_PKGS)
+    got = nix("--eval", "--strict", "--json", "-E", f"(import {tmp_path}/nix/devshell.nix {{ pkgs = import {stub}; }}).env")
+    env = json.loads(got.stdout)
+    assert env["TRICKY"] == value
+    assert env["PLAIN"] == "ok"
+    assert env["UV_PYTHON"] == "/nix/store/fake-python/bin/python3.12"
+    assert env["UV_PYTHON_DOWNLOADS"] == "never"
+
+
+def test_devshell_evaluates_with_gpu_and_mirrors(tmp_path, nix):
+    files = render_text(
+        "version: 1\nname: gpu\nsystems: [x86_64-linux]\nmirrors: {region: china}\n"
+        "gpu: {vendor: nvidia, cuda: '13', capabilities: ['8.9', '9.0']}\ntargets: [devshell]\n",
+        tmp_path,
+    )
+    assert "nix/driver-libs.sh" in files
+    stub = tmp_path / "stub-pkgs.nix"
+    stub.write_text(STUB_PKGS)
+    got = nix("--eval", "--strict", "--json", "-E", f"with (import {tmp_path}/nix/devshell.nix {{ pkgs = import {stub}; }}); {{ inherit env shellHook; }}")
+    shell = json.loads(got.stdout)
+    assert shell["env"]["UV_DEFAULT_INDEX"] == "https://pypi.tuna.tsinghua.edu.cn/simple"
+    assert shell["env"]["PIP_INDEX_URL"] == "https://pypi.tuna.tsinghua.edu.cn/simple"
+    assert shell["env"]["HF_ENDPOINT"] == "https://hf-mirror.com"
+    hook = shell["shellHook"]
+    assert "/nix/store/fake-cudart/lib:" in hook and "/nix/store/fake-zlib/lib" in hook
+    assert "unset PYTHONPATH" in hook
+    assert "stackgen_use_driver" in hook
+    assert "nvidia-smi" not in hook
+    config = nix("--eval", "--strict", "--json", "-E", f"(import {tmp_path}/nix/nixpkgs-config.nix {{ lib = {{}}; }}).cudaCapabilities")
+    assert json.loads(config.stdout) == ["8.9", "9.0"]
+
+
+def test_unfree_predicate_allows_only_nvidia(tmp_path, nix, nixpkgs_lib):
+    render_text("version: 1\nname: gpu\nsystems: [x86_64-linux]\ngpu: {vendor: nvidia}\ntargets: [devshell]\n", tmp_path)
+    expr = f"""
+      let
+        lib = import {nixpkgs_lib};
+        config = import {tmp_path}/nix/nixpkgs-config.nix {{ inherit lib; }};
+        pkg = pname: license: {{ inherit pname; version = "1"; name = "${{pname}}-1"; meta.license = license; }};
+        eula = name: {{ shortName = name; free = false; }};
+      in map config.allowUnfreePredicate [
+        (pkg "cuda_cudart" (eula "CUDA EULA"))
+        (pkg "cudnn" [ (eula "cuDNN EULA") lib.licenses.mit ])
+        (pkg "nvidia-x11" (eula "unfree"))
+        (pkg "discord" (eula "unfree"))
+        (pkg "mixed" [ (eula "CUDA EULA") (eula "unfree") ])
+        (pkg "nolicense" [ ])
+      ]
+    """
+    got = nix("--eval", "--strict", "--json", "-E", expr)
+    assert json.loads(got.stdout) == [True, True, True, False, False, False]
