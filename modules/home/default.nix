@@ -1,0 +1,2 @@
+# Reusable home-manager modules exported as homeManagerModules.<name>.
+{ }

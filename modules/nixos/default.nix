@@ -1,0 +1,2 @@
+# Reusable NixOS modules exported as nixosModules.<name>.
+{ }
