@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,9 @@ from .spec.model import NIX_TARGETS, Spec
 
 def resource_root(name: str) -> Path:
     """`templates/` or `modules/`: inside the installed wheel, or beside `generator/` in a checkout."""
-    packaged = Path(__file__).parent / name
+    packaged = resources.files(__package__) / name
     if packaged.is_dir():
-        return packaged
+        return Path(str(packaged))
     return Path(__file__).resolve().parents[2] / name
 
 
