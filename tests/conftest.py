@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,9 @@ def pytest_addoption(parser):
 
 
 def require_tool(name: str, why: str = "") -> str:
-    path = shutil.which(name)
+    # Also look beside the running python: `.venv/bin/python -m pytest` runs without an
+    # activated venv, and tests/install-deps.sh installs some tools into .venv/bin.
+    path = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
     if path is None:
         message = f"{name} is not installed{': ' + why if why else ''} (tests/install-deps.sh installs it)"
         if os.environ.get("CI"):

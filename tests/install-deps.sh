@@ -7,6 +7,12 @@ cd "$(dirname "$0")/.."
 
 apt_packages=(
   nix-bin # nix-instantiate: parses and evaluates every generated .nix file
+  # podman 4.3 runs the end-to-end container test: rootful, with runc (Debian's crun fails
+  # on hybrid cgroup hosts), netavark + aardvark-dns for service-name DNS, iptables for ports
+  podman runc conmon netavark aardvark-dns iptables
+  busybox-static # the base of the test's locally built images (no registry is used)
+  redis-tools    # Debian's redis-server binary (redis-check-rdb) and redis-cli, for a redis image
+  ca-certificates debian-archive-keyring # the private Debian 13 download below
 )
 
 missing=()
@@ -19,8 +25,38 @@ if ((${#missing[@]})); then
     exit 1
   fi
   apt-get update -qq
+  # --no-install-recommends keeps crun, slirp4netns, fuse-overlayfs and uidmap out (rootless only)
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+
+# Podman 5's quadlet generator (checks the Quadlet units) and docker-compose 2.x (checks
+# compose.yaml strictly) from Debian 13: both link only against libc and run on Debian 12.
+# They are downloaded with a private apt configuration (the system's sources, lists and
+# caches stay untouched), unpacked, and only the two binaries are kept, in .venv/bin.
+validators_ok() {
+  [ -x .venv/bin/quadlet ] && [ -x .venv/bin/docker-compose ] &&
+    .venv/bin/quadlet -version 2>/dev/null | grep -q '^5\.' &&
+    .venv/bin/docker-compose version --short 2>/dev/null | grep -q '^2\.'
+}
+if ! validators_ok; then
+  mirror=$( { awk '/^[[:space:]]*URIs:/{for(i=2;i<=NF;i++)print $i}' /etc/apt/sources.list.d/*.sources 2>/dev/null
+              awk '/^[[:space:]]*deb[[:space:]]/{sub(/\[[^]]*\][[:space:]]*/,""); print $2}' \
+                  /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null; } |
+            grep -E '^https?://[^[:space:]]+/debian/?$' | head -n1 || true)
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  mkdir -p "$work/lists/partial" "$work/debs" "$work/x"
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${mirror:-http://deb.debian.org/debian} trixie main" >"$work/sources.list"
+  apt_private=(-qq -o "Dir::Etc::SourceList=$work/sources.list" -o Dir::Etc::SourceParts=/dev/null
+    -o "Dir::State::Lists=$work/lists" -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache=
+    -o Dir::Etc::Preferences=/dev/null -o Dir::Etc::PreferencesParts=/dev/null -o APT::Sandbox::User=root)
+  apt-get "${apt_private[@]}" update
+  (cd "$work/debs" && apt-get "${apt_private[@]}" download podman docker-compose >/dev/null)
+  for deb in "$work"/debs/*.deb; do dpkg -x "$deb" "$work/x"; done
+  install -m 0755 "$work/x/usr/libexec/podman/quadlet" .venv/bin/quadlet
+  install -m 0755 "$work/x/usr/libexec/docker/cli-plugins/docker-compose" .venv/bin/docker-compose
+  validators_ok || { echo "install-deps: the Debian 13 quadlet/docker-compose binaries do not run here" >&2; exit 1; }
+fi

@@ -51,3 +51,43 @@ def sh_quote(value: object) -> str:
     if text and re.fullmatch(r"[A-Za-z0-9_@%+=:,./-]+", text):
         return text
     return "'" + text.replace("'", "'\"'\"'") + "'"
+
+
+def compose_str(value: object) -> str:
+    """A compose-file string that reaches the container as exactly `value`.
+
+    Compose interpolates `$VAR` and `${VAR}` in every string of the file; `$$` is a literal `$`.
+    (YAML quoting itself is left to the YAML dumper.)
+    """
+    return str(value).replace("$", "$$")
+
+
+def _systemd_checked(value: object) -> str:
+    text = str(value)
+    if "\n" in text or "\r" in text or "\x00" in text:
+        raise ValueError(f"a unit file value cannot hold a line break or NUL: {text!r}")
+    return text
+
+
+def systemd_raw(value: object) -> str:
+    """A Quadlet/systemd value used whole (Image=, Volume=, HealthCmd=, Description=...).
+
+    `%` starts a systemd specifier and `$` an environment expansion in the ExecStart= that
+    Quadlet generates; `%%` and `$$` are their literal forms. The unit parser would change a
+    value that is quoted at both ends or ends in a backslash (a line continuation): refused.
+    """
+    text = _systemd_checked(value)
+    if text.endswith("\\") or (len(text) >= 2 and text[0] == text[-1] == '"'):
+        raise ValueError(f"not representable as a raw unit value: {text!r}")
+    return text.replace("%", "%%").replace("$", "$$")
+
+
+def systemd_word(value: object) -> str:
+    """One double-quoted word of a word-split unit value (Environment=, Exec=)."""
+    text = _systemd_checked(value)
+    text = text.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%").replace("$", "$$")
+    return f'"{text}"'
+
+
+def systemd_words(values: Iterable[object]) -> str:
+    return " ".join(systemd_word(v) for v in values)

@@ -136,6 +136,8 @@ def validate(doc: Document) -> Spec:
     services = _services(c, data.get("services"), gpu)
 
     _semantics(c, systems, gpu, services)
+    if targets is not INVALID and {"compose", "quadlet"} & set(targets):
+        _container_semantics(c, services)
     if c.problems:
         raise StackError(sorted(c.problems, key=lambda p: (p.line or 0, p.col or 0)))
     targets = tuple(t for t in ALL_TARGETS if t in targets)  # canonical order
@@ -337,4 +339,39 @@ def _semantics(c: Collector, systems: Any, gpu: Gpu, services: dict[str, Service
 
 def _hosts_overlap(a: str, b: str) -> bool:
     wildcard = ("0.0.0.0", "::")
+    a, b = ("127.0.0.1" if h == "localhost" else h for h in (a, b))
     return a == b or a in wildcard or b in wildcard
+
+
+# What a container of each kind needs so that publishing it beyond loopback is not an open door.
+CONTAINER_AUTH = {"postgres": "password_file", "redis": "password_file", "qdrant": "api_key_file"}
+
+
+def _container_semantics(c: Collector, services: dict[str, Service]) -> None:
+    """Checks that only matter when the services run as containers (compose, quadlet)."""
+    from ..containers import DEFAULT_POSTGRES_EXTENSIONS, default_image
+
+    for kind, svc in services.items():
+        auth = CONTAINER_AUTH.get(kind)
+        if auth and svc.exposed and not svc.options.get(auth):
+            c.error(
+                ("services", kind, "host"),
+                f"services.{kind} is published on {svc.host} without {auth}: its container would accept anyone",
+                f"keep host: 127.0.0.1, or set {auth}: /run/secrets/{kind}-{auth.removesuffix('_file').replace('_', '-')}",
+            )
+        for key in ("model", "password_file", "api_key_file", "secret_key_file"):
+            value = svc.options.get(key)
+            if value and (":" in value or "," in value):
+                c.error(
+                    ("services", kind, key),
+                    f"services.{kind}.{key} {value!r} contains '{':' if ':' in value else ','}', which a container volume mount cannot carry",
+                    "move or link the file to a path without ':' and ','",
+                )
+        if kind == "postgres" and svc.image is None:
+            for i, ext in enumerate(svc.options["extensions"]):
+                if ext not in DEFAULT_POSTGRES_EXTENSIONS:
+                    c.error(
+                        ("services", kind, "extensions", i),
+                        f"the default postgres container image ({default_image(svc)}) has no {ext}",
+                        f"set services.postgres.image to an image that includes {ext}, or drop compose and quadlet from targets",
+                    )

@@ -1,0 +1,259 @@
+"""What each declared service looks like as a container, for the compose and quadlet targets.
+
+One table of pinned images and one function, `plan`, that turns the spec into a list of
+`Container`s. The two targets only serialize that list (compose YAML, Quadlet INI); neither
+decides anything about images, ports, health or secrets on its own.
+
+Strings here are the values the container must see. Each serializer escapes them for its
+own format (compose interpolation, systemd specifiers and quoting).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from . import mirrordata
+from .spec.model import Service, Spec
+
+# Pinned image tags (never `latest`). A service's `image:` in stack.yaml replaces these.
+OLLAMA_IMAGE = "docker.io/ollama/ollama:0.12.10"
+LLAMA_CPP_BUILD = "b7018"  # llama.cpp release build; the CPU and CUDA server images share it
+LLAMA_CPP_IMAGE = f"ghcr.io/ggml-org/llama.cpp:server-{LLAMA_CPP_BUILD}"
+LLAMA_CPP_CUDA_IMAGE = f"ghcr.io/ggml-org/llama.cpp:server-cuda-{LLAMA_CPP_BUILD}"
+PGVECTOR_RELEASE = "0.8.1"  # pgvector/pgvector publishes <release>-pg<major> for PostgreSQL 13..18
+REDIS_IMAGE = "docker.io/library/redis:7.4.6"
+QDRANT_IMAGE = "docker.io/qdrant/qdrant:v1.15.3"
+OPEN_WEBUI_IMAGE = "ghcr.io/open-webui/open-webui:0.6.26"
+
+# Extensions the default postgres image (pgvector/pgvector) carries; others need `image:`.
+DEFAULT_POSTGRES_EXTENSIONS = ("pgvector",)
+SQL_EXTENSION = {"pgvector": "vector"}  # spec name -> CREATE EXTENSION name, where they differ
+PRELOAD_EXTENSIONS = ("timescaledb", "pg_cron")  # need shared_preload_libraries
+
+GPU_DEVICE = "nvidia.com/gpu=all"  # CDI name; `nvidia-ctk cdi generate` creates the spec
+SECRETS_DIR = "/run/secrets"
+
+
+def default_image(svc: Service) -> str:
+    if svc.kind == "ollama":
+        return OLLAMA_IMAGE
+    if svc.kind == "llama-cpp":
+        return LLAMA_CPP_CUDA_IMAGE if svc.gpu else LLAMA_CPP_IMAGE
+    if svc.kind == "postgres":
+        return f"docker.io/pgvector/pgvector:{PGVECTOR_RELEASE}-pg{svc.options['version']}"
+    if svc.kind == "redis":
+        return REDIS_IMAGE
+    if svc.kind == "qdrant":
+        return QDRANT_IMAGE
+    if svc.kind == "open-webui":
+        return OPEN_WEBUI_IMAGE
+    raise AssertionError(f"no image for {svc.kind}")
+
+
+@dataclass(frozen=True)
+class Health:
+    command: str  # run by /bin/sh inside the container; exit 0 = healthy
+    start_period: str = "30s"
+    interval: str = "10s"
+    timeout: str = "5s"
+    retries: int = 5
+
+
+@dataclass(frozen=True)
+class Container:
+    kind: str  # the service's spec key, also the compose service name
+    image: str
+    health: Health
+    ports: tuple[tuple[str, int, int], ...]  # (host address, host port, container port)
+    volumes: tuple[tuple[str, str], ...] = ()  # (volume name, container path): named volumes for state
+    binds: tuple[tuple[str, str], ...] = ()  # (host path, container path), read-only
+    secrets: tuple[tuple[str, str], ...] = ()  # (secret name, host file): mounted at /run/secrets/<name>
+    env: dict[str, str] = field(default_factory=dict)
+    command: tuple[str, ...] = ()  # arguments after the image (empty: the image's own)
+    gpu: bool = False
+    depends_on: tuple[str, ...] = ()  # kinds that must be healthy first
+    init_sql: str | None = None  # postgres: run once on an empty data volume
+
+
+def secret_path(name: str) -> str:
+    return f"{SECRETS_DIR}/{name}"
+
+
+def plan(spec: Spec, peer: Callable[[str], str]) -> list[Container]:
+    """The spec's services as containers. `peer(kind)` is the host name another container
+    reaches that service by (the compose service name, or the Quadlet container name)."""
+    return [_BUILDERS[kind](spec, svc, peer) for kind, svc in spec.services.items()]
+
+
+def _base(spec: Spec, svc: Service, internal: int, health: Health, **kw) -> Container:
+    return Container(
+        kind=svc.kind,
+        image=svc.image or default_image(svc),
+        health=health,
+        ports=tuple((_address(host), port, inner) for host, port, inner in [(svc.host, svc.port, internal), *kw.pop("extra_ports", ())]),
+        volumes=((f"{svc.kind}-data", kw.pop("data")),) if "data" in kw else (),
+        gpu=svc.gpu,
+        **kw,
+    )
+
+
+def _address(host: str) -> str:
+    return "127.0.0.1" if host == "localhost" else host  # port publishing takes addresses only
+
+
+def _secret(svc: Service, key: str) -> tuple[str, str] | None:
+    """The secret for option `key` (a *_file path), named <kind>-<what>, or None when unset."""
+    host_file = svc.options.get(key)
+    if not host_file:
+        return None
+    return (f"{svc.kind}-{key.removesuffix('_file').replace('_', '-')}", host_file)
+
+
+def _mirror_env(spec: Spec, hf: bool = False, pypi: bool = False) -> dict[str, str]:
+    env = {}
+    if hf and mirrordata.hf_endpoint(spec):
+        env["HF_ENDPOINT"] = mirrordata.hf_endpoint(spec)
+    if pypi and mirrordata.pypi_index(spec):
+        env["PIP_INDEX_URL"] = mirrordata.pypi_index(spec)
+        env["UV_DEFAULT_INDEX"] = mirrordata.pypi_index(spec)
+    return env
+
+
+def _ollama(spec: Spec, svc: Service, peer) -> Container:
+    return _base(
+        spec, svc, 11434,
+        Health("ollama list >/dev/null", start_period="60s"),
+        data="/root/.ollama",
+        env={"OLLAMA_HOST": "0.0.0.0:11434"},
+    )  # fmt: skip
+
+
+def _llama_cpp(spec: Spec, svc: Service, peer) -> Container:
+    model = svc.options["model"]
+    args = ["--model", model, "--host", "0.0.0.0", "--port", "8080", "--ctx-size", str(svc.options["context"])]
+    layers = svc.options["gpu_layers"]
+    if svc.gpu:
+        args += ["--n-gpu-layers", str(999 if layers is None else layers)]
+    model_dir = model.rsplit("/", 1)[0] or "/"
+    return _base(
+        spec, svc, 8080,
+        Health("curl -fsS http://127.0.0.1:8080/health >/dev/null", start_period="300s"),
+        binds=((model_dir, model_dir),),
+        env=_mirror_env(spec, hf=True),
+        command=tuple(args),
+    )  # fmt: skip
+
+
+def _postgres(spec: Spec, svc: Service, peer) -> Container:
+    version = svc.options["version"]
+    databases = list(svc.options["databases"])
+    extensions = list(svc.options["extensions"])
+    secret = _secret(svc, "password_file")
+    env = {}
+    if databases:
+        env["POSTGRES_DB"] = databases[0]
+    if secret:
+        env["POSTGRES_PASSWORD_FILE"] = secret_path(secret[0])
+    else:  # no password: local trust (spec validation refuses this on an exposed host)
+        env["POSTGRES_HOST_AUTH_METHOD"] = "trust"
+    preload = [e for e in extensions if e in PRELOAD_EXTENSIONS]
+    return _base(
+        spec, svc, 5432,
+        Health("pg_isready -q -h 127.0.0.1 -p 5432 -U postgres"),
+        # PostgreSQL 18 images keep PGDATA in a versioned folder under /var/lib/postgresql.
+        data="/var/lib/postgresql" if version >= 18 else "/var/lib/postgresql/data",
+        secrets=(secret,) if secret else (),
+        env=env,
+        command=("postgres", "-c", "shared_preload_libraries=" + ",".join(preload)) if preload else (),
+        init_sql=_postgres_init(databases, extensions),
+    )  # fmt: skip
+
+
+def _postgres_init(databases: list[str], extensions: list[str]) -> str | None:
+    """SQL the image's entrypoint runs once, as the superuser, on an empty data directory."""
+    if len(databases) < 2 and not extensions:
+        return None
+    lines = [
+        "-- Rendered by stackgen from services.postgres; change stack.yaml and re-render instead of editing.",
+        "-- The postgres image runs this once, when it initializes an empty data volume.",
+    ]
+    lines += [f'CREATE DATABASE "{db}";' for db in databases[1:]]
+    for db in databases or ["postgres"]:
+        names = [SQL_EXTENSION.get(e, e) for e in extensions if e != "pg_cron"]
+        if names:
+            lines.append(f'\\connect "{db}"')
+            lines += [f'CREATE EXTENSION IF NOT EXISTS "{name}";' for name in names]
+    if "pg_cron" in extensions:  # pg_cron lives in cron.database_name, "postgres" by default
+        lines += ['\\connect "postgres"', 'CREATE EXTENSION IF NOT EXISTS "pg_cron";']
+    return "\n".join(lines) + "\n"
+
+
+def _redis(spec: Spec, svc: Service, peer) -> Container:
+    secret = _secret(svc, "password_file")
+    # Other containers reach it over the stack's network, not loopback; what the host sees is
+    # decided by the published port (127.0.0.1 unless the spec exposes it, and then with a password).
+    server = ["redis-server", "--appendonly", "yes", "--protected-mode", "no"]
+    if svc.options["maxmemory"]:
+        server += ["--maxmemory", svc.options["maxmemory"]]
+    ping = "redis-cli -p 6379 ping | grep -q PONG"
+    if secret:
+        read = f'"$(cat {secret_path(secret[0])})"'
+        # redis-server has no password-file option: a shell reads the file, then hands over to
+        # the image's entrypoint (which drops root) with the password as an argument.
+        command: tuple[str, ...] = ("sh", "-c", "exec docker-entrypoint.sh " + " ".join(server) + " --requirepass " + read)
+        ping = f"REDISCLI_AUTH={read} {ping}"
+    else:
+        command = tuple(server)
+    return _base(spec, svc, 6379, Health(ping), data="/data", secrets=(secret,) if secret else (), command=command)
+
+
+def _qdrant(spec: Spec, svc: Service, peer) -> Container:
+    secret = _secret(svc, "api_key_file")
+    command: tuple[str, ...] = ()
+    if secret:  # qdrant reads its API key from the environment only
+        command = ("sh", "-c", f'export QDRANT__SERVICE__API_KEY="$(cat {secret_path(secret[0])})"; exec ./entrypoint.sh')
+    # The image has neither curl nor wget; bash's /dev/tcp asks /readyz (open without the API key).
+    readyz = "bash -c 'exec 3<>/dev/tcp/127.0.0.1/6333 && printf \"GET /readyz HTTP/1.0\\r\\n\\r\\n\" >&3 && grep -q \" 200 \" <&3'"
+    return _base(
+        spec, svc, 6333,
+        Health(readyz),
+        extra_ports=((svc.host, svc.options["grpc_port"], 6334),),
+        data="/qdrant/storage",
+        secrets=(secret,) if secret else (),
+        command=command,
+    )  # fmt: skip
+
+
+def _open_webui(spec: Spec, svc: Service, peer) -> Container:
+    env = {}
+    depends = []
+    if spec.has("ollama"):
+        env["OLLAMA_BASE_URL"] = f"http://{peer('ollama')}:11434"
+        depends.append("ollama")
+    if spec.has("llama-cpp"):
+        env["OPENAI_API_BASE_URL"] = f"http://{peer('llama-cpp')}:8080/v1"
+        depends.append("llama-cpp")
+    secret = _secret(svc, "secret_key_file")
+    # Without a key file the image generates one; keep it in the data volume so sessions
+    # survive a re-created container.
+    env["WEBUI_SECRET_KEY_FILE"] = secret_path(secret[0]) if secret else "/app/backend/data/.webui_secret_key"
+    env.update(_mirror_env(spec, hf=True, pypi=True))
+    return _base(
+        spec, svc, 8080,
+        Health("curl -fsS http://127.0.0.1:8080/health >/dev/null", start_period="120s"),
+        data="/app/backend/data",
+        secrets=(secret,) if secret else (),
+        env=env,
+        depends_on=tuple(depends),
+    )  # fmt: skip
+
+
+_BUILDERS = {
+    "ollama": _ollama,
+    "llama-cpp": _llama_cpp,
+    "postgres": _postgres,
+    "redis": _redis,
+    "qdrant": _qdrant,
+    "open-webui": _open_webui,
+}

@@ -1,0 +1,81 @@
+"""The `quadlet` target: Podman Quadlet units under quadlet/, built as data.
+
+One `.container` per service, a `.volume` per state volume and one `.network` for the stack.
+Copy the folder's files to ~/.config/containers/systemd/ (or /etc/containers/systemd/ for
+root) and `systemctl --user daemon-reload`; systemd then knows `<stack>-<service>.service`.
+
+`Notify=healthy` makes a unit "started" only once its healthcheck passes, so `After=` on it
+means what compose's `condition: service_healthy` means.
+"""
+
+from __future__ import annotations
+
+from .. import __version__, containers
+from ..containers import Container
+from ..escape import systemd_raw, systemd_words
+from ..render import Templates
+from ..spec.model import Spec
+from .compose import INITDB_TARGET, port_binding
+
+Section = tuple[str, list[tuple[str, str]]]  # (group name, [(key, already escaped value)])
+
+
+def render(spec: Spec, tpl: Templates) -> dict[str, str]:
+    stack = spec.name
+    network = f"{stack}.network"
+    files = {f"quadlet/{network}": _unit(spec, "the container network", [("Network", [("NetworkName", stack)])])}
+    for ctr in containers.plan(spec, peer=lambda kind: f"{stack}-{kind}"):
+        for name, _ in ctr.volumes:
+            volume = f"{stack}-{name}"
+            files[f"quadlet/{volume}.volume"] = _unit(spec, f"the {ctr.kind} data volume", [("Volume", [("VolumeName", volume)])])
+        init_sql = f"{stack}-{ctr.kind}-init.sql"
+        if ctr.init_sql:
+            files[f"quadlet/{init_sql}"] = ctr.init_sql
+        files[f"quadlet/{stack}-{ctr.kind}.container"] = _unit(spec, f"the {ctr.kind} service", _container(stack, network, ctr, init_sql))
+    return files
+
+
+def _container(stack: str, network: str, ctr: Container, init_sql: str) -> list[Section]:
+    unit = [("Description", systemd_raw(f"{stack}: {ctr.kind}"))]
+    for dep in ctr.depends_on:
+        unit += [("Requires", f"{stack}-{dep}.service"), ("After", f"{stack}-{dep}.service")]
+    c = [
+        ("ContainerName", f"{stack}-{ctr.kind}"),
+        ("Image", systemd_raw(ctr.image)),
+        ("Network", network),
+    ]
+    c += [("PublishPort", port_binding(*p)) for p in ctr.ports]
+    c += [("Volume", f"{stack}-{name}.volume:{path}") for name, path in ctr.volumes]
+    c += [("Volume", systemd_raw(f"{host}:{path}:ro")) for host, path in ctr.binds]
+    c += [("Volume", systemd_raw(f"{host_file}:{containers.secret_path(name)}:ro")) for name, host_file in ctr.secrets]
+    if ctr.init_sql:  # a relative source is resolved against the unit file's folder
+        c.append(("Volume", systemd_raw(f"./{init_sql}:{INITDB_TARGET}:ro")))
+    if ctr.gpu:
+        c.append(("AddDevice", containers.GPU_DEVICE))
+    c += [("Environment", systemd_words([f"{k}={v}"])) for k, v in ctr.env.items()]
+    if ctr.command:
+        c.append(("Exec", systemd_words(ctr.command)))
+    h = ctr.health
+    c += [
+        ("HealthCmd", systemd_raw(h.command)),
+        ("HealthInterval", h.interval),
+        ("HealthTimeout", h.timeout),
+        ("HealthRetries", str(h.retries)),
+        ("HealthStartPeriod", h.start_period),
+        ("Notify", "healthy"),
+    ]
+    service = [
+        ("Restart", "on-failure"),
+        ("TimeoutStartSec", "900"),  # the first start pulls the image; systemd's default is 90 s
+    ]
+    return [("Unit", unit), ("Container", c), ("Service", service), ("Install", [("WantedBy", "default.target")])]
+
+
+def _unit(spec: Spec, what: str, sections: list[Section]) -> str:
+    lines = [
+        f"# Podman Quadlet unit: {what} of \"{spec.name}\" (rendered by stackgen {__version__}).",
+        "# Change stack.yaml and re-render instead of editing. Copy quadlet/* to ~/.config/containers/systemd/.",
+    ]
+    for name, entries in sections:
+        lines += ["", f"[{name}]"] + [f"{key}={value}" for key, value in entries]
+    return "\n".join(lines) + "\n"

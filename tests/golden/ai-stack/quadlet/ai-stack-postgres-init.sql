@@ -1,0 +1,4 @@
+-- Rendered by stackgen from services.postgres; change stack.yaml and re-render instead of editing.
+-- The postgres image runs this once, when it initializes an empty data volume.
+\connect "aidb"
+CREATE EXTENSION IF NOT EXISTS "vector";
