@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 apt_packages=(
   nix-bin # nix-instantiate: parses and evaluates every generated .nix file
+  redis-server # stackgen status probes a real Redis (tests/unit/test_status.py)
+  postgresql # stackgen status probes a real PostgreSQL: initdb + postgres, run by the test
 )
 
 missing=()
