@@ -13,6 +13,8 @@ apt_packages=(
   busybox-static # the base of the test's locally built images (no registry is used)
   redis-tools    # Debian's redis-server binary (redis-check-rdb) and redis-cli, for a redis image
   ca-certificates debian-archive-keyring # the private Debian 13 download below
+  redis-server # stackgen status probes a real Redis (tests/unit/test_status.py)
+  postgresql # stackgen status probes a real PostgreSQL: initdb + postgres, run by the test
 )
 
 missing=()

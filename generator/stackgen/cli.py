@@ -108,6 +108,16 @@ def _not_a_target(spec: Path, only: str, targets: tuple[str, ...]):
     return Problem(f"--only {only}: the spec does not render that target", file=str(spec), hint="its targets are: " + ", ".join(targets))
 
 
+def _register() -> None:
+    from .commands import detect, doctor, init, mirrors, models, status
+
+    for command in (detect.detect, init.init, mirrors.mirrors, status.status, models.models, doctor.doctor):
+        cli.add_command(command)
+
+
+_register()
+
+
 def main() -> None:
     cli(prog_name="stackgen")
 

@@ -1,0 +1,250 @@
+"""`stackgen doctor`: what this host lacks for the rendered stack, one line per check with the fix.
+
+Programs are run (nix, podman, podman-compose, nvidia-smi), never assumed from PATH alone;
+the CDI spec is looked for in CDI_DIRS. With a spec, checks the stack does not need are
+skipped (no GPU checks for gpu.vendor none, no podman without compose/quadlet targets);
+without one, GPU problems are warnings.
+"""
+
+from __future__ import annotations
+
+import getpass
+import grp
+import pwd
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from . import echo_json, load
+
+MIN_NIX = (2, 18)
+MIN_PODMAN_QUADLET = (4, 4)
+CDI_DIRS = (Path("/etc/cdi"), Path("/var/run/cdi"))
+RUN_TIMEOUT = 20
+
+
+@dataclass
+class Check:
+    name: str
+    state: str  # ok | warn | FAIL | skip
+    message: str
+    fix: str = ""
+
+    def line(self) -> str:
+        return f"{self.state:<5} {self.name}: {self.message}" + (f"; fix: {self.fix}" if self.fix else "")
+
+
+@click.command()
+@click.argument("spec", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+def doctor(spec: Path | None, as_json: bool) -> None:
+    """Check this host for what SPEC (default ./stack.yaml if present) needs. Exit 1 on any FAIL."""
+    if spec is None and Path("stack.yaml").exists():
+        spec = Path("stack.yaml")
+    loaded = load(spec) if spec is not None else None
+    checks = run_checks(loaded)
+    if as_json:
+        echo_json({"checks": [c.__dict__ for c in checks], "ok": not any(c.state == "FAIL" for c in checks)})
+    else:
+        for check in checks:
+            click.echo(check.line())
+    if any(c.state == "FAIL" for c in checks):
+        raise SystemExit(1)
+
+
+def run_checks(spec=None) -> list[Check]:
+    wants_gpu = spec is None or spec.gpu.nvidia
+    gpu_fail = "FAIL" if spec is not None else "warn"  # without a spec a GPU is optional
+    wants_podman = spec is None or bool({"compose", "quadlet"} & set(spec.targets))
+    checks = []
+    nix = nix_version()
+    checks.append(nix)
+    if nix.state == "FAIL" and "not found" in nix.message:
+        checks += [Check("flakes", "skip", "needs nix"), Check("trusted user", "skip", "needs nix")]
+    else:
+        config = nix_config()
+        checks += [flakes(config), trusted(config)]
+    if wants_podman:
+        checks += [podman(), podman_compose()]
+    else:
+        checks += [Check(n, "skip", "not needed: the spec renders no compose or quadlet target") for n in ("podman", "podman-compose")]
+    if wants_gpu:
+        checks += [_soften(driver(), gpu_fail), _soften(cdi(), gpu_fail)]
+    else:
+        checks += [Check(n, "skip", "not needed: gpu.vendor is none") for n in ("nvidia driver", "nvidia CDI")]
+    return checks
+
+
+def _soften(check: Check, fail_state: str) -> Check:
+    if check.state == "FAIL":
+        check.state = fail_state
+    return check
+
+
+def _run(*args: str) -> tuple[int, str, str] | None:
+    """(returncode, stdout, stderr), or None when the program is not installed."""
+    try:
+        proc = subprocess.run(list(args), capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    except FileNotFoundError:
+        return None
+    except subprocess.TimeoutExpired:
+        return (124, "", f"{args[0]} did not finish in {RUN_TIMEOUT}s")
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def _version(text: str) -> tuple[int, ...] | None:
+    found = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", text)
+    return tuple(int(p) for p in found.groups() if p is not None) if found else None
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "no output")
+
+
+NIX_INSTALL = "install Nix >= 2.18: https://nixos.org/download"
+
+
+def _program_version(name: str, args: tuple[str, ...], fix: str) -> tuple[Check | None, tuple[int, ...]]:
+    """Run `args` and read a version from its output; a FAIL Check when that is impossible."""
+    got = _run(*args)
+    if got is None:
+        return Check(name, "FAIL", "not found", fix), ()
+    rc, out, err = got
+    version = _version(out)
+    if rc != 0 or version is None:
+        return Check(name, "FAIL", f"'{' '.join(args)}' failed: {_first_line(err or out)}", fix), ()
+    return None, version
+
+
+def nix_version() -> Check:
+    failed, version = _program_version("nix", ("nix", "--version"), NIX_INSTALL)
+    if failed:
+        return failed
+    shown = ".".join(map(str, version))
+    if version[:2] < MIN_NIX:
+        return Check("nix", "FAIL", f"Nix {shown} is older than 2.18, which current nixpkgs needs", "upgrade Nix: https://nixos.org/download")
+    return Check("nix", "ok", f"Nix {shown}")
+
+
+def nix_config() -> dict[str, str] | str:
+    """`nix show-config` as a dict, or the reason it could not be read."""
+    got = _run("nix", "--extra-experimental-features", "nix-command", "show-config")
+    if got is None:
+        return "nix not found"
+    rc, out, err = got
+    if rc != 0:
+        return f"'nix show-config' failed: {_first_line(err)}"
+    config = {}
+    for line in out.splitlines():
+        key, sep, value = line.partition(" = ")
+        if sep:
+            config[key.strip()] = value.strip()
+    return config
+
+
+FLAKES_FIX = (
+    "add 'experimental-features = nix-command flakes' to ~/.config/nix/nix.conf "
+    '(NixOS: nix.settings.experimental-features = [ "nix-command" "flakes" ])'
+)
+
+
+def flakes(config: dict[str, str] | str) -> Check:
+    if isinstance(config, str):
+        return Check("flakes", "FAIL", config, FLAKES_FIX)
+    features = config.get("experimental-features", "").split()
+    missing = [f for f in ("nix-command", "flakes") if f not in features]
+    if missing:
+        return Check("flakes", "FAIL", f"experimental-features lacks {' and '.join(missing)}", FLAKES_FIX)
+    return Check("flakes", "ok", "nix-command and flakes enabled")
+
+
+def trusted(config: dict[str, str] | str, user: str | None = None) -> Check:
+    user = user or getpass.getuser()
+    if isinstance(config, str):
+        return Check("trusted user", "warn", config)
+    entries = config.get("trusted-users", "").split()
+    if user == "root" or "*" in entries or user in entries or any(_in_group(user, e[1:]) for e in entries if e.startswith("@")):
+        return Check("trusted user", "ok", f"{user} is a trusted Nix user: the flake's substituters are used")
+    return Check(
+        "trusted user",
+        "warn",
+        f"{user} is not in trusted-users ({' '.join(entries) or 'empty'}): Nix ignores the flake's nixConfig substituters (mirrors, CUDA cache)",
+        f"add {user} to trusted-users in /etc/nix/nix.conf and restart nix-daemon "
+        f'(NixOS: nix.settings.trusted-users = [ "root" "{user}" ]), or list the caches in substituters there',
+    )
+
+
+def _in_group(user: str, group: str) -> bool:
+    try:
+        entry = grp.getgrnam(group)
+    except KeyError:
+        return False
+    if user in entry.gr_mem:
+        return True
+    try:
+        return pwd.getpwnam(user).pw_gid == entry.gr_gid
+    except KeyError:
+        return False
+
+
+def podman() -> Check:
+    fix = "install podman >= 4.4 (Debian/Ubuntu: apt install podman; NixOS: virtualisation.podman.enable = true)"
+    failed, version = _program_version("podman", ("podman", "--version"), fix)
+    if failed:
+        return failed
+    shown = ".".join(map(str, version))
+    if version[:2] < MIN_PODMAN_QUADLET:
+        return Check("podman", "warn", f"podman {shown}: Quadlet units need podman >= 4.4 (compose.yaml works)", fix)
+    return Check("podman", "ok", f"podman {shown}")
+
+
+def podman_compose() -> Check:
+    fix = "install podman-compose (apt install podman-compose, or pipx install podman-compose; NixOS: pkgs.podman-compose)"
+    got = _run("podman-compose", "--version")
+    if got is None:
+        return Check("podman-compose", "FAIL", "not found", fix)
+    rc, out, err = got
+    found = re.search(r"podman-compose version:?\s*v?(\d+(?:\.\d+)+)", out + err)
+    if rc != 0 or not found:
+        return Check("podman-compose", "FAIL", f"'podman-compose --version' failed: {_first_line(err or out)}", fix)
+    return Check("podman-compose", "ok", f"podman-compose {found.group(1)}")
+
+
+DRIVER_FIX = 'install the NVIDIA driver (NixOS: services.xserver.videoDrivers = [ "nvidia" ]; hardware.nvidia.open = true)'
+
+
+def driver() -> Check:
+    got = _run("nvidia-smi", "--query-gpu=driver_version,name", "--format=csv,noheader")
+    if got is None:
+        return Check("nvidia driver", "FAIL", "nvidia-smi not found", DRIVER_FIX)
+    rc, out, err = got
+    if rc != 0:
+        return Check("nvidia driver", "FAIL", f"nvidia-smi failed: {_first_line(out + err)}", DRIVER_FIX)
+    rows = [line.split(",", 1) for line in out.splitlines() if line.strip()]
+    if not rows:
+        return Check("nvidia driver", "FAIL", "nvidia-smi lists no GPU", DRIVER_FIX)
+    names = ", ".join(r[1].strip() for r in rows if len(r) > 1)
+    return Check("nvidia driver", "ok", f"driver {rows[0][0].strip()} ({names})")
+
+
+def cdi() -> Check:
+    for folder in CDI_DIRS:
+        for spec in sorted(folder.glob("*")) if folder.is_dir() else ():
+            if spec.suffix in (".yaml", ".yml", ".json") and _names_nvidia(spec):
+                return Check("nvidia CDI", "ok", f"{spec} declares nvidia.com/gpu")
+    return Check(
+        "nvidia CDI",
+        "FAIL",
+        f"no CDI spec for nvidia.com/gpu in {' or '.join(map(str, CDI_DIRS))}: containers cannot get the GPU",
+        "sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml (NixOS: hardware.nvidia-container-toolkit.enable = true)",
+    )
+
+
+def _names_nvidia(path: Path) -> bool:
+    try:
+        return "nvidia.com/gpu" in path.read_text(errors="replace")
+    except OSError:
+        return False
