@@ -51,3 +51,18 @@ def sh_quote(value: object) -> str:
     if text and re.fullmatch(r"[A-Za-z0-9_@%+=:,./-]+", text):
         return text
     return "'" + text.replace("'", "'\"'\"'") + "'"
+
+
+def systemd_exec(args: Iterable[object]) -> str:
+    """A systemd/Quadlet command line (Exec=) whose words are exactly `args`.
+
+    `%` starts a systemd specifier, so it is doubled; a word with whitespace, quotes or
+    backslashes is double-quoted with C-style escapes.
+    """
+    words = []
+    for arg in args:
+        text = str(arg).replace("%", "%%")
+        if not text or re.search(r"[\s\"'\\;]", text):
+            text = '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t") + '"'
+        words.append(text)
+    return " ".join(words)

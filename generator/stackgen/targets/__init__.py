@@ -9,7 +9,7 @@ from typing import Callable
 
 from ..render import Templates
 from ..spec.model import Spec
-from . import devshell, flake, mirrors
+from . import devshell, flake, home, mirrors, nixos
 
 Target = Callable[[Spec, Templates], dict[str, str]]
 
@@ -18,5 +18,7 @@ SHARED: dict[str, Target] = {"flake": flake.render}
 
 TARGETS: dict[str, Target] = {
     "devshell": devshell.render,
+    "nixos": nixos.render,
+    "home-manager": home.render,
     "mirrors": mirrors.render,
 }
