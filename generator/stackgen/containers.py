@@ -161,13 +161,20 @@ def _postgres(spec: Spec, svc: Service, peer) -> Container:
     return _base(
         spec, svc, 5432,
         Health("pg_isready -q -h 127.0.0.1 -p 5432 -U postgres"),
-        # PostgreSQL 18 images keep PGDATA in a versioned folder under /var/lib/postgresql.
-        data="/var/lib/postgresql" if version >= 18 else "/var/lib/postgresql/data",
+        data=postgres_data_dir(version, svc.image or default_image(svc)),
         secrets=(secret,) if secret else (),
         env=env,
         command=("postgres", "-c", "shared_preload_libraries=" + ",".join(preload)) if preload else (),
         init_sql=_postgres_init(databases, extensions),
     )  # fmt: skip
+
+
+def postgres_data_dir(version: int, image: str) -> str:
+    """Where a postgres image keeps its data (the volume's mount point)."""
+    if "timescaledb-ha" in image:  # Timescale's HA image runs as user postgres from its home
+        return "/home/postgres/pgdata"
+    # PostgreSQL 18 images keep PGDATA in a versioned folder under /var/lib/postgresql.
+    return "/var/lib/postgresql" if version >= 18 else "/var/lib/postgresql/data"
 
 
 def _postgres_init(databases: list[str], extensions: list[str]) -> str | None:

@@ -83,8 +83,11 @@ def systemd_raw(value: object) -> str:
 
 
 def systemd_word(value: object) -> str:
-    """One double-quoted word of a word-split unit value (Environment=, Exec=)."""
+    """One word of a word-split unit value (Environment=, Exec=): bare when that is safe,
+    else double-quoted with C-style escapes."""
     text = _systemd_checked(value)
+    if re.fullmatch(r"[A-Za-z0-9_@+=:,./-]+", text):
+        return text
     text = text.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%").replace("$", "$$")
     return f'"{text}"'
 

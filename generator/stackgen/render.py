@@ -74,8 +74,6 @@ def render_tree(spec: Spec, only: str | None = None) -> list[Rendered]:
     if any(t in NIX_TARGETS for t in selected):
         parts.append(("flake", SHARED["flake"](spec, tpl)))
     for target in selected:
-        if target not in TARGETS:  # FIXME(foundation): remove once every target has landed
-            continue
         parts.append((target, TARGETS[target](spec, tpl)))
     files: dict[str, Rendered] = {}
     for owner, outputs in parts:

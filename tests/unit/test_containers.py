@@ -185,7 +185,7 @@ def test_reference_stack_quadlet(rendered):
     units = rendered["ai-stack"] / "quadlet"
     webui = (units / "ai-stack-open-webui.container").read_text()
     assert "Requires=ai-stack-ollama.service\nAfter=ai-stack-ollama.service\n" in webui
-    assert 'Environment="OLLAMA_BASE_URL=http://ai-stack-ollama:11434"' in webui
+    assert 'Environment=OLLAMA_BASE_URL=http://ai-stack-ollama:11434\n' in webui
     ollama = (units / "ai-stack-ollama.container").read_text()
     for line in ("AddDevice=nvidia.com/gpu=all", "Notify=healthy", "PublishPort=127.0.0.1:11434:11434",
                  "Volume=ai-stack-ollama-data.volume:/root/.ollama", "Network=ai-stack.network"):  # fmt: skip

@@ -136,7 +136,7 @@ def validate(doc: Document) -> Spec:
     services = _services(c, data.get("services"), gpu)
 
     _semantics(c, systems, gpu, services)
-    if targets is not INVALID and {"compose", "quadlet"} & set(targets):
+    if targets is not INVALID and CONTAINER_TARGETS & set(targets):
         _container_semantics(c, services)
     if c.problems:
         raise StackError(sorted(c.problems, key=lambda p: (p.line or 0, p.col or 0)))
@@ -343,12 +343,14 @@ def _hosts_overlap(a: str, b: str) -> bool:
     return a == b or a in wildcard or b in wildcard
 
 
+# Targets that run services in containers (home-manager through its Quadlet module).
+CONTAINER_TARGETS = {"compose", "quadlet", "home-manager"}
 # What a container of each kind needs so that publishing it beyond loopback is not an open door.
 CONTAINER_AUTH = {"postgres": "password_file", "redis": "password_file", "qdrant": "api_key_file"}
 
 
 def _container_semantics(c: Collector, services: dict[str, Service]) -> None:
-    """Checks that only matter when the services run as containers (compose, quadlet)."""
+    """Checks that only matter when the services run as containers (compose, quadlet, home-manager)."""
     from ..containers import DEFAULT_POSTGRES_EXTENSIONS, default_image
 
     for kind, svc in services.items():
@@ -373,5 +375,5 @@ def _container_semantics(c: Collector, services: dict[str, Service]) -> None:
                     c.error(
                         ("services", kind, "extensions", i),
                         f"the default postgres container image ({default_image(svc)}) has no {ext}",
-                        f"set services.postgres.image to an image that includes {ext}, or drop compose and quadlet from targets",
+                        f"set services.postgres.image to an image that includes {ext}, or drop compose, quadlet and home-manager from targets",
                     )

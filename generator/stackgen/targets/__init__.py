@@ -9,7 +9,7 @@ from typing import Callable
 
 from ..render import Templates
 from ..spec.model import Spec
-from . import compose, devshell, flake, mirrors, quadlet
+from . import compose, devshell, flake, home, mirrors, nixos, quadlet
 
 Target = Callable[[Spec, Templates], dict[str, str]]
 
@@ -18,6 +18,8 @@ SHARED: dict[str, Target] = {"flake": flake.render}
 
 TARGETS: dict[str, Target] = {
     "devshell": devshell.render,
+    "nixos": nixos.render,
+    "home-manager": home.render,
     "compose": compose.render,
     "quadlet": quadlet.render,
     "mirrors": mirrors.render,

@@ -7,6 +7,8 @@ from ..render import Templates
 from ..spec.model import Spec
 
 HOME_MANAGER_REFS = {"nixos-26.05": "/release-26.05", "nixos-unstable": ""}
+# system.stateVersion / home.stateVersion of the evaluation checks (the newest release).
+STATE_VERSION = "26.05"
 
 
 def render(spec: Spec, tpl: Templates) -> dict[str, str]:
@@ -17,6 +19,7 @@ def render(spec: Spec, tpl: Templates) -> dict[str, str]:
             keys=mirrordata.nix_keys(spec),
             home_manager="home-manager" in spec.targets,
             home_manager_ref=HOME_MANAGER_REFS[spec.nixpkgs],
+            state_version=STATE_VERSION,
         )
     }
     if spec.gpu.nvidia:

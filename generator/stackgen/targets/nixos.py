@@ -1,0 +1,122 @@
+"""The `nixos` target: nix/nixos.nix, a NixOS module that sets nixpkgs' own service options.
+
+Where nixos-26.05 and nixos-unstable differ (see NIXOS-FACTS.md), the spec's `nixpkgs:`
+branch picks the option shape. The reusable modules it imports are copied from modules/nixos/.
+"""
+
+from __future__ import annotations
+
+from .. import mirrordata
+from ..render import Templates, resource_root
+from ..spec.model import Service, Spec
+from ..spec.validate import SERVICES
+
+# SQL name of each extension the spec accepts (postgresqlPackages attribute -> CREATE EXTENSION).
+PG_EXTENSION_SQL = {
+    "pgvector": "vector",
+    "postgis": "postgis",
+    "timescaledb": "timescaledb",
+    "pg_cron": "pg_cron",
+    "pg_repack": "pg_repack",
+    "pg_partman": "pg_partman",
+}
+PG_PRELOAD = ("pg_cron", "timescaledb")  # need shared_preload_libraries
+CONTAINER_TARGETS = ("compose", "quadlet")
+
+
+def render(spec: Spec, tpl: Templates) -> dict[str, str]:
+    imports = []
+    if spec.gpu.nvidia:
+        imports.append("nvidia.nix")
+    llama = spec.services.get("llama-cpp")
+    if llama is not None and llama.model_url:
+        imports.append("model-fetch.nix")
+    files = {
+        "nix/nixos.nix": tpl(
+            "nixos/nixos.nix.j2",
+            unstable=spec.nixpkgs == "nixos-unstable",
+            imports=imports,
+            caches=mirrordata.nix_caches(spec),
+            keys=mirrordata.nix_keys(spec),
+            hf=mirrordata.hf_endpoint(spec),
+            svc=services_by_kind(spec),
+            own_options=spec.gpu.nvidia
+            or bool(mirrordata.nix_caches(spec))
+            or any(spec.has(k) for k in ("postgres", "redis", "qdrant", "open-webui")),
+            containers=any(t in spec.targets for t in CONTAINER_TARGETS),
+            llama=llama_cpp(llama) if llama else None,
+            postgres=postgres(spec.services["postgres"]) if spec.has("postgres") else None,
+            ollama_url=local_url(spec.services["ollama"]) if spec.has("ollama") else None,
+            firewall=sorted(firewall_ports(spec)),
+            redis_bind=bind_address(spec.services["redis"]) if spec.has("redis") else None,
+        )
+    }
+    files.update(copy_modules("nixos", imports))
+    return files
+
+
+def services_by_kind(spec: Spec) -> dict[str, Service | None]:
+    """Every service kind, None where the spec declares none (templates test `svc.postgres`)."""
+    return {kind: spec.services.get(kind) for kind in SERVICES}
+
+
+def copy_modules(kind: str, names: list[str]) -> dict[str, str]:
+    """modules/<kind>/<name> -> nix/modules/<kind>/<name>, so the rendered tree is self-contained."""
+    root = resource_root("modules") / kind
+    return {f"nix/modules/{kind}/{name}": (root / name).read_text() for name in names}
+
+
+def local_url(svc: Service) -> str:
+    """How a client on the same machine reaches `svc`."""
+    host = "127.0.0.1" if svc.host in ("0.0.0.0", "localhost") else "[::1]" if svc.host == "::" else svc.host
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{svc.port}"
+
+
+def bind_address(svc: Service) -> str:
+    """An IP address to bind (Redis takes no host names)."""
+    return "127.0.0.1" if svc.host == "localhost" else svc.host
+
+
+def gpu_layers(svc: Service) -> int | None:
+    """llama.cpp layers to offload: the spec's number, else all of them on a GPU."""
+    return svc.gpu_layers if svc.gpu_layers is not None else (999 if svc.gpu else None)
+
+
+def llama_cpp(svc: Service) -> dict:
+    """llama-server flags, as both 26.05's extraFlags and unstable's `settings` keys."""
+    flags: list[tuple[str, int]] = [("ctx-size", svc.context)]
+    layers = gpu_layers(svc)
+    if layers is not None:
+        flags.append(("n-gpu-layers", layers))
+    return {
+        "extra_flags": [part for name, value in flags for part in (f"--{name}", str(value))],
+        "settings": flags,
+        "fetch": svc.model_url is not None,
+    }
+
+
+def postgres(svc: Service) -> dict:
+    databases = list(svc.databases)
+    extensions = list(svc.extensions)
+    cron_db = databases[0] if databases else "postgres"
+    create = [(db, PG_EXTENSION_SQL[ext]) for db in databases for ext in extensions if ext != "pg_cron"]
+    if "pg_cron" in extensions:
+        create.append((cron_db, "pg_cron"))
+    return {
+        "extensions": extensions,
+        "preload": ",".join(e for e in PG_PRELOAD if e in extensions),
+        "cron_db": cron_db if "pg_cron" in extensions else None,
+        "create": create,
+    }
+
+
+def firewall_ports(spec: Spec) -> set[int]:
+    """Exposed services whose nixpkgs module has no openFirewall option."""
+    ports: set[int] = set()
+    if spec.has("postgres") and spec.services["postgres"].exposed:
+        ports.add(spec.services["postgres"].port)
+    if spec.has("qdrant") and spec.services["qdrant"].exposed:
+        ports |= {spec.services["qdrant"].port, spec.services["qdrant"].grpc_port}
+    return ports

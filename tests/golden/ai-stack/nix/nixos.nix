@@ -1,0 +1,207 @@
+# NixOS module for the stack "ai-stack" (nixos-26.05 option names).
+# Rendered by stackgen 0.1.0; change stack.yaml and re-render instead of editing.
+# Import it into your configuration (flake: inputs.<this flake>.nixosModules.default), then
+# adjust the `stackgen.*` options below from there: secrets files, caches, nixpkgs config.
+{
+  config,
+  lib,
+  options,
+  pkgs,
+  ...
+}:
+let
+  inherit (lib) mkDefault mkIf mkOption types;
+  cfg = config.stackgen;
+  # A secret is named by its path as a string; a Nix path would copy it into the store.
+  secretFile = types.nullOr (types.strMatching "/.+");
+in
+{
+  imports = [
+    ./modules/nixos/nvidia.nix
+  ];
+
+  options.stackgen = {
+    nixpkgsConfig = mkOption {
+      type = types.bool;
+      default = true;
+      description = ''
+        Set `nixpkgs.config` from ./nixpkgs-config.nix (CUDA builds, unfree allowed only for
+        NVIDIA's licenses). Turn off when pkgs is given from outside (`nixpkgs.pkgs`,
+        read-only pkgs) and carry those settings there instead.
+      '';
+    };
+    binaryCaches = mkOption {
+      type = types.bool;
+      default = true;
+      description = "Add the stack's binary caches (mirrors first, the CUDA cache) to nix.settings.";
+    };
+    postgres.passwordFile = mkOption {
+      type = secretFile;
+      default = null;
+      description = ''
+        File holding the password given to each database's owner role (named like the
+        database) for TCP logins. null: local peer authentication only.
+      '';
+    };
+    redis.passwordFile = mkOption {
+      type = secretFile;
+      default = null;
+      description = "File holding the Redis password (requirepass). null: no password.";
+    };
+    qdrant.environmentFile = mkOption {
+      type = secretFile;
+      default = null;
+      description = "Environment file with `QDRANT__SERVICE__API_KEY=...`. null: no API key.";
+    };
+    openWebui.environmentFile = mkOption {
+      type = secretFile;
+      default = null;
+      description = "Environment file with `WEBUI_SECRET_KEY=...` (session signing key).";
+    };
+  };
+
+  config = {
+    # GPU: driver, /run/opengl-driver/lib, CDI specs for the containers (./modules/nixos/nvidia.nix).
+    stackgen.nvidia = {
+      enable = true;
+      open = true;
+      containerToolkit = true;
+    };
+    nixpkgs.config = mkIf cfg.nixpkgsConfig (import ./nixpkgs-config.nix { inherit lib; });
+
+    nix.settings = {
+      experimental-features = [
+        "nix-command"
+        "flakes"
+      ];
+      # Tried in this order; NixOS adds cache.nixos.org after them.
+      substituters = mkIf cfg.binaryCaches [
+        "https://mirrors.tuna.tsinghua.edu.cn/nix-channels/store"
+        "https://mirrors.ustc.edu.cn/nix-channels/store"
+        "https://mirror.sjtu.edu.cn/nix-channels/store"
+        "https://mirror.nju.edu.cn/nix-channels/store"
+        "https://cache.nixos-cuda.org"
+      ];
+      trusted-public-keys = mkIf cfg.binaryCaches [
+        "cache.nixos-cuda.org:74DUi4Ye579gUqzH4ziL9IyiJBlDpMRn9MBN8oNan9M="
+      ];
+    };
+
+    # Unpatched binaries (uv's manylinux wheels) find these libraries through nix-ld.
+    programs.nix-ld = {
+      enable = true;
+      libraries = options.programs.nix-ld.libraries.default ++ [
+        pkgs.stdenv.cc.cc.lib
+        pkgs.zlib
+        pkgs.libGL
+        pkgs.glib
+      ];
+    };
+
+    services.ollama = {
+      enable = true;
+      package = pkgs.ollama-cuda;
+      host = "127.0.0.1";
+      port = 11434;
+      models = mkDefault "/var/lib/ollama/models";
+      # Pulled when the service starts (ollama-model-loader.service).
+      loadModels = [ "llama3.2:3b" "qwen2.5:7b" ];
+      environmentVariables.HF_ENDPOINT = "https://hf-mirror.com";
+    };
+
+    services.llama-cpp = {
+      enable = true;
+      package = pkgs.llama-cpp.override { cudaSupport = true; };
+      host = "127.0.0.1";
+      port = 8080;
+      model = "/var/lib/llama-cpp/models/qwen2.5-coder-7b-instruct-q4_k_m.gguf";
+      extraFlags = [ "--ctx-size" "4096" "--n-gpu-layers" "999" ];
+    };
+
+    services.postgresql = {
+      enable = true;
+      package = pkgs.postgresql_17;
+      settings = {
+        port = 5432;
+      };
+      ensureDatabases = [ "aidb" ];
+      # Each database is owned by a role of the same name.
+      ensureUsers = [
+        {
+          name = "aidb";
+          ensureDBOwnership = true;
+        }
+      ];
+      extensions = ps: [
+        ps.pgvector
+      ];
+    };
+    # What ensure* cannot do: create the extensions and set the owners' passwords.
+    systemd.services.stackgen-postgres-setup = {
+      description = "Extensions and passwords for the ai-stack databases";
+      after = [
+        "postgresql.service"
+        "postgresql-setup.service"
+      ];
+      requires = [ "postgresql.service" ];
+      wantedBy = [ "multi-user.target" ];
+      path = [ config.services.postgresql.package ];
+      environment.PGPORT = toString config.services.postgresql.settings.port;
+      serviceConfig = {
+        Type = "oneshot";
+        RemainAfterExit = true;
+        User = "postgres";
+        LoadCredential = mkIf (cfg.postgres.passwordFile != null) [ "password:${cfg.postgres.passwordFile}" ];
+      };
+      script = ''
+        set -euo pipefail
+        psql -v ON_ERROR_STOP=1 -d aidb -c 'CREATE EXTENSION IF NOT EXISTS vector'
+      ''
+      + lib.optionalString (cfg.postgres.passwordFile != null) ''
+        # psql reads the file itself, so the password never appears in a command line.
+        psql -v ON_ERROR_STOP=1 -d postgres <<'SQL'
+        \set password `cat "$CREDENTIALS_DIRECTORY/password"`
+        ALTER ROLE "aidb" WITH LOGIN PASSWORD :'password';
+        SQL
+      '';
+    };
+
+    services.redis.servers.ai-stack = {
+      enable = true;
+      # A named server listens on no TCP port unless one is set.
+      port = 6379;
+      bind = "127.0.0.1";
+      requirePassFile = cfg.redis.passwordFile;
+      settings.maxmemory = "512mb";
+    };
+
+    services.qdrant = {
+      enable = true;
+      # Merged over the module's defaults (storage paths, web UI).
+      settings = {
+        service = {
+          host = "127.0.0.1";
+          http_port = 6333;
+          grpc_port = 6334;
+        };
+        telemetry_disabled = true;
+      };
+    };
+    systemd.services.qdrant.serviceConfig.EnvironmentFile = mkIf (cfg.qdrant.environmentFile != null) cfg.qdrant.environmentFile;
+
+    services.open-webui = {
+      enable = true;
+      host = "127.0.0.1";
+      port = 3000;
+      # Setting `environment` replaces the module's defaults: keep its telemetry opt-outs.
+      environment = {
+        SCARF_NO_ANALYTICS = "True";
+        DO_NOT_TRACK = "True";
+        ANONYMIZED_TELEMETRY = "False";
+        OLLAMA_BASE_URL = "http://127.0.0.1:11434";
+        HF_ENDPOINT = "https://hf-mirror.com";
+      };
+    };
+    systemd.services.open-webui.serviceConfig.EnvironmentFile = mkIf (cfg.openWebui.environmentFile != null) cfg.openWebui.environmentFile;
+  };
+}

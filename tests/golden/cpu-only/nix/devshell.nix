@@ -1,0 +1,47 @@
+# The development shell of "cpu-box": Nix python + uv, mirrors.
+# Rendered by stackgen 0.1.0; change stack.yaml and re-render instead of editing.
+{ pkgs, lib ? pkgs.lib }:
+let
+  python = pkgs.python313;
+
+  # manylinux wheels installed by uv (torch, numpy, ...) expect these on the system.
+  manylinuxLibs = [
+    pkgs.stdenv.cc.cc.lib
+    pkgs.zlib
+    pkgs.libGL
+    pkgs.glib
+  ];
+
+  # Linux only: those libraries on the loader path, ahead of anything already there.
+  libraryHook = lib.optionalString pkgs.stdenv.hostPlatform.isLinux ''
+    export LD_LIBRARY_PATH="${lib.makeLibraryPath (manylinuxLibs)}''${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  '';
+in
+pkgs.mkShell {
+  name = "cpu-box";
+
+  packages = [
+    python
+    pkgs.uv
+    pkgs.git
+  ];
+
+  env = {
+    # uv uses the Nix python and never downloads its own.
+    UV_PYTHON = python.interpreter;
+    UV_PYTHON_DOWNLOADS = "never";
+    HF_ENDPOINT = "https://hf-mirror.com";
+  };
+
+  shellHook = ''
+    # A Python path from outside would leak into uv's virtualenvs.
+    unset PYTHONPATH
+    ${libraryHook}
+    if [ -z "''${STACKGEN_QUIET:-}" ]; then
+      echo "cpu-box dev shell: python ${python.version}, uv ${pkgs.uv.version}"
+      echo "  GPU: none (gpu.vendor: none)"
+      echo "  services: ollama 127.0.0.1:11434, llama-cpp 127.0.0.1:8081, postgres 0.0.0.0:5432, redis 0.0.0.0:6379, qdrant 0.0.0.0:6333"
+      echo "  start: import nixosModules.default into your NixOS configuration"
+    fi
+  '';
+}

@@ -1,0 +1,44 @@
+# NixOS module for the stack "hello-llm" (nixos-26.05 option names).
+# Rendered by stackgen 0.1.0; change stack.yaml and re-render instead of editing.
+# Import it into your configuration (flake: inputs.<this flake>.nixosModules.default), then
+# adjust the `stackgen.*` options below from there: secrets files, caches, nixpkgs config.
+{
+  config,
+  lib,
+  options,
+  pkgs,
+  ...
+}:
+let
+  inherit (lib) mkDefault mkIf mkOption types;
+in
+{
+  config = {
+    nix.settings = {
+      experimental-features = [
+        "nix-command"
+        "flakes"
+      ];
+    };
+
+    # Unpatched binaries (uv's manylinux wheels) find these libraries through nix-ld.
+    programs.nix-ld = {
+      enable = true;
+      libraries = options.programs.nix-ld.libraries.default ++ [
+        pkgs.stdenv.cc.cc.lib
+        pkgs.zlib
+        pkgs.libGL
+        pkgs.glib
+      ];
+    };
+
+    services.ollama = {
+      enable = true;
+      host = "127.0.0.1";
+      port = 11434;
+      models = mkDefault "/var/lib/ollama/models";
+      # Pulled when the service starts (ollama-model-loader.service).
+      loadModels = [ "llama3.2:1b" ];
+    };
+  };
+}

@@ -1,0 +1,91 @@
+# Rendered by stackgen 0.1.0 from the spec "edge". Edit stack.yaml and run
+# `stackgen render` rather than editing this file: stackgen refuses to overwrite hand edits.
+{
+  description = "edge";
+
+  # Binary caches for this stack. Nix uses them only for trusted users or with
+  # `--accept-flake-config` (or `accept-flake-config = true` in nix.conf).
+  nixConfig = {
+    extra-substituters = [
+      "https://cache.example.org"
+      "https://cache.nixos-cuda.org"
+    ];
+    extra-trusted-public-keys = [
+      "cache.example.org-1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+      "cache.nixos-cuda.org:74DUi4Ye579gUqzH4ziL9IyiJBlDpMRn9MBN8oNan9M="
+    ];
+  };
+
+  inputs = {
+    nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
+    home-manager = {
+      url = "github:nix-community/home-manager";
+      inputs.nixpkgs.follows = "nixpkgs";
+    };
+  };
+
+  outputs =
+    { self, nixpkgs, ... }@inputs:
+    let
+      inherit (nixpkgs) lib;
+      systems = [ "x86_64-linux" ];
+      forAllSystems = f: lib.genAttrs systems (system: f system (pkgsFor system));
+      pkgsFor =
+        system:
+        import nixpkgs {
+          inherit system;
+          config = import ./nix/nixpkgs-config.nix { inherit lib; };
+        };
+    in
+    {
+      nixosModules.default = ./nix/nixos.nix;
+
+      homeManagerModules.default = ./nix/home.nix;
+
+      # `nix flake check` builds or evaluates each of these.
+      checks = forAllSystems (
+        system: pkgs:
+        let
+          # Builds nothing but a text file: evaluating its name type-checks every option
+          # (and the NixOS assertions) against this flake's nixpkgs and home-manager.
+          evaluates =
+            name: drv:
+            pkgs.writeText "${name}-evaluates" (builtins.unsafeDiscardStringContext drv.drvPath);
+        in
+        {
+          home-manager = evaluates "home-manager"
+            (inputs.home-manager.lib.homeManagerConfiguration {
+              inherit pkgs;
+              modules = [
+                self.homeManagerModules.default
+                {
+                  home = {
+                    username = "stackgen-check";
+                    homeDirectory = "/home/stackgen-check";
+                    stateVersion = "26.05";
+                  };
+                }
+              ];
+            }).activationPackage;
+        }
+        // lib.optionalAttrs pkgs.stdenv.hostPlatform.isLinux {
+          # A minimal machine: just enough (boot, fileSystems) for the module system to finish.
+          nixos = evaluates "nixos"
+            (lib.nixosSystem {
+              modules = [
+                self.nixosModules.default
+                {
+                  nixpkgs.hostPlatform = system;
+                  boot.loader.grub.enable = false;
+                  fileSystems."/" = {
+                    device = "none";
+                    fsType = "tmpfs";
+                  };
+                  system.stateVersion = "26.05";
+                }
+              ];
+            }).config.system.build.toplevel;
+        }
+      );
+    };
+}

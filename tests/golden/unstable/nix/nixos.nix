@@ -1,0 +1,128 @@
+# NixOS module for the stack "edge" (nixos-unstable option names).
+# Rendered by stackgen 0.1.0; change stack.yaml and re-render instead of editing.
+# Import it into your configuration (flake: inputs.<this flake>.nixosModules.default), then
+# adjust the `stackgen.*` options below from there: secrets files, caches, nixpkgs config.
+{
+  config,
+  lib,
+  options,
+  pkgs,
+  ...
+}:
+let
+  inherit (lib) mkDefault mkIf mkOption types;
+  cfg = config.stackgen;
+  # A secret is named by its path as a string; a Nix path would copy it into the store.
+  secretFile = types.nullOr (types.strMatching "/.+");
+in
+{
+  imports = [
+    ./modules/nixos/nvidia.nix
+    ./modules/nixos/model-fetch.nix
+  ];
+
+  options.stackgen = {
+    nixpkgsConfig = mkOption {
+      type = types.bool;
+      default = true;
+      description = ''
+        Set `nixpkgs.config` from ./nixpkgs-config.nix (CUDA builds, unfree allowed only for
+        NVIDIA's licenses). Turn off when pkgs is given from outside (`nixpkgs.pkgs`,
+        read-only pkgs) and carry those settings there instead.
+      '';
+    };
+    binaryCaches = mkOption {
+      type = types.bool;
+      default = true;
+      description = "Add the stack's binary caches (mirrors first, the CUDA cache) to nix.settings.";
+    };
+    openWebui.environmentFile = mkOption {
+      type = secretFile;
+      default = "/run/secrets/open-webui.env";
+      description = "Environment file with `WEBUI_SECRET_KEY=...` (session signing key).";
+    };
+  };
+
+  config = {
+    # GPU: driver, /run/opengl-driver/lib, CDI specs for the containers (./modules/nixos/nvidia.nix).
+    stackgen.nvidia = {
+      enable = true;
+      open = false;
+      containerToolkit = true;
+    };
+    nixpkgs.config = mkIf cfg.nixpkgsConfig (import ./nixpkgs-config.nix { inherit lib; });
+
+    nix.settings = {
+      experimental-features = [
+        "nix-command"
+        "flakes"
+      ];
+      # Tried in this order; NixOS adds cache.nixos.org after them.
+      substituters = mkIf cfg.binaryCaches [
+        "https://cache.example.org"
+        "https://cache.nixos-cuda.org"
+      ];
+      trusted-public-keys = mkIf cfg.binaryCaches [
+        "cache.example.org-1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+        "cache.nixos-cuda.org:74DUi4Ye579gUqzH4ziL9IyiJBlDpMRn9MBN8oNan9M="
+      ];
+    };
+
+    # Unpatched binaries (uv's manylinux wheels) find these libraries through nix-ld.
+    programs.nix-ld = {
+      enable = true;
+      libraries = options.programs.nix-ld.libraries.default ++ [
+        pkgs.stdenv.cc.cc.lib
+        pkgs.zlib
+        pkgs.libGL
+        pkgs.glib
+      ];
+    };
+
+    services.ollama = {
+      enable = true;
+      package = pkgs.ollama-cpu;
+      host = "0.0.0.0";
+      port = 11434;
+      modelsDir = mkDefault "/var/lib/ollama/models";
+      openFirewall = true;
+    };
+
+    services.llama-cpp = {
+      enable = true;
+      package = pkgs.llama-cpp.override { cudaSupport = true; };
+      # Each key becomes a llama-server flag (--key value).
+      settings = {
+        host = "127.0.0.1";
+        port = 8080;
+        model = "/srv/models/model.gguf";
+        ctx-size = 8192;
+        n-gpu-layers = 40;
+      };
+    };
+    # Download the GGUF file before llama-cpp.service starts (./modules/nixos/model-fetch.nix).
+    stackgen.modelFetch = {
+      files.llama-cpp = {
+        url = "https://example.org/model.gguf";
+        sha256 = null; # the spec gives no model_sha256: downloaded unverified
+        path = "/srv/models/model.gguf";
+        requiredBy = [ "llama-cpp.service" ];
+      };
+    };
+
+    services.open-webui = {
+      enable = true;
+      host = "0.0.0.0";
+      port = 8088;
+      # Setting `environment` replaces the module's defaults: keep its telemetry opt-outs.
+      environment = {
+        SCARF_NO_ANALYTICS = "True";
+        DO_NOT_TRACK = "True";
+        ANONYMIZED_TELEMETRY = "False";
+        OLLAMA_BASE_URL = "http://127.0.0.1:11434";
+      };
+      openFirewall = true;
+    };
+    systemd.services.open-webui.serviceConfig.EnvironmentFile = mkIf (cfg.openWebui.environmentFile != null) cfg.openWebui.environmentFile;
+  };
+}

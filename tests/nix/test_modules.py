@@ -1,0 +1,196 @@
+"""The rendered NixOS and home-manager modules, evaluated.
+
+Without nixpkgs: a stub `lib` (tests/nix/stub/) evaluates each module to its attribute tree,
+compared with tests/nix/expected/<case>.<module>.json (rewritten by --update-golden) and
+checked for the properties that matter (loopback binds, no firewall holes, telemetry off).
+With STACKGEN_NIXPKGS_LIB: nixpkgs' real lib.evalModules type-checks every emitted option
+against declarations that mirror nixpkgs' and home-manager's (tests/nix/options/).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import golden_cases, render_spec
+
+HERE = Path(__file__).parent
+EXPECTED = HERE / "expected"
+CASES = golden_cases()
+MODULES = {"nixos": "nix/nixos.nix", "home": "nix/home.nix"}
+BRANCH = {"nixos-26.05": "26.05", "nixos-unstable": "unstable"}
+
+
+def rendered(case: str, tmp_path: Path) -> tuple[dict[str, str], str]:
+    files = render_spec(CASES[case], tmp_path)
+    branch = "nixos-unstable" if "nixpkgs: nixos-unstable" in CASES[case].read_text() else "nixos-26.05"
+    return files, BRANCH[branch]
+
+
+def module_cases() -> list[tuple[str, str]]:
+    out = []
+    for case, spec in sorted(CASES.items()):
+        text = spec.read_text()
+        targets = next((line for line in text.splitlines() if line.startswith("targets:")), None)
+        for kind, target in (("nixos", "nixos"), ("home", "home-manager")):
+            if targets is None or target in targets:
+                out.append((case, kind))
+    return out
+
+
+def stub_eval(nix, module: Path) -> dict:
+    expr = (
+        f"(import {HERE}/stub/eval.nix {{ module = {module}; "
+        'externalOptions.programs.nix-ld.libraries.default = [ "<nix-ld defaults>" ]; }).json'
+    )
+    return json.loads(nix("--eval", "--strict", "--json", "-E", expr).stdout)
+
+
+@pytest.mark.parametrize("case,kind", module_cases())
+def test_module_evaluates_to_expected_tree(case, kind, tmp_path, nix, request):
+    render_spec(CASES[case], tmp_path)
+    got = stub_eval(nix, tmp_path / MODULES[kind])
+    expected = EXPECTED / f"{case}.{kind}.json"
+    if request.config.getoption("--update-golden"):
+        EXPECTED.mkdir(exist_ok=True)
+        expected.write_text(json.dumps(got, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    assert expected.exists(), f"no {expected.name}; run pytest --update-golden"
+    assert got == json.loads(expected.read_text())
+
+
+def test_every_expected_tree_has_a_case():
+    known = {f"{case}.{kind}.json" for case, kind in module_cases()}
+    stale = sorted(p.name for p in EXPECTED.glob("*.json") if p.name not in known)
+    assert not stale
+
+
+def test_reference_stack_nixos_properties(tmp_path, nix):
+    render_spec(CASES["ai-stack"], tmp_path)
+    cfg = stub_eval(nix, tmp_path / MODULES["nixos"])
+    services = cfg["services"]
+    # Everything binds loopback and nothing opens the firewall: the spec exposes nothing.
+    assert services["ollama"]["host"] == services["llama-cpp"]["host"] == "127.0.0.1"
+    assert services["redis"]["servers"]["ai-stack"]["bind"] == "127.0.0.1"
+    assert services["qdrant"]["settings"]["service"]["host"] == "127.0.0.1"
+    assert "networking" not in cfg
+    assert not any(s.get("openFirewall") for s in services.values() if isinstance(s, dict))
+    # GPU: CUDA builds, driver and CDI (compose/quadlet are targets too).
+    assert services["ollama"]["package"] == "<package ollama-cuda>"
+    assert services["llama-cpp"]["package"] == "<package llama-cpp-overridden>"
+    assert services["xserver"]["videoDrivers"] == ["nvidia"]
+    assert cfg["hardware"]["nvidia-container-toolkit"]["enable"] is True
+    assert cfg["nixpkgs"]["config"]["cudaSupport"] is True
+    # Telemetry stays off although `environment` is set; open-webui talks to ollama.
+    env = services["open-webui"]["environment"]
+    assert env["SCARF_NO_ANALYTICS"] == "True" and env["DO_NOT_TRACK"] == "True" and env["ANONYMIZED_TELEMETRY"] == "False"
+    assert env["OLLAMA_BASE_URL"] == "http://127.0.0.1:11434"
+    # China mirrors first, the CUDA cache kept with its key.
+    subs = cfg["nix"]["settings"]["substituters"]
+    assert subs[0] == "https://mirrors.tuna.tsinghua.edu.cn/nix-channels/store"
+    assert subs[-1] == "https://cache.nixos-cuda.org"
+    assert cfg["nix"]["settings"]["trusted-public-keys"] == ["cache.nixos-cuda.org:74DUi4Ye579gUqzH4ziL9IyiJBlDpMRn9MBN8oNan9M="]
+    assert "CREATE EXTENSION IF NOT EXISTS vector" in cfg["systemd"]["services"]["stackgen-postgres-setup"]["script"]
+
+
+def test_exposed_services_open_the_firewall_and_secrets_are_wired(tmp_path, nix):
+    render_spec(CASES["cpu-only"], tmp_path)
+    cfg = stub_eval(nix, tmp_path / MODULES["nixos"])
+    services = cfg["services"]
+    assert cfg["networking"]["firewall"]["allowedTCPPorts"] == [5432, 6333, 6334]
+    assert services["redis"]["servers"]["cpu-box"]["openFirewall"] is True
+    assert services["redis"]["servers"]["cpu-box"]["requirePassFile"] == "/run/secrets/redis-password"
+    assert "openFirewall" not in services["ollama"]  # loopback stays closed
+    assert "hardware" not in cfg and "package" not in services["ollama"]  # CPU only: no GPU wiring
+    setup = cfg["systemd"]["services"]["stackgen-postgres-setup"]
+    assert setup["serviceConfig"]["LoadCredential"] == ["password:/run/secrets/postgres-password"]
+    assert "ALTER ROLE \"analytics\" WITH LOGIN PASSWORD :'password';" in setup["script"]
+    assert cfg["systemd"]["services"]["qdrant"]["serviceConfig"]["EnvironmentFile"] == "/run/secrets/qdrant.env"
+    fetch = cfg["systemd"]["services"]["stackgen-fetch-llama-cpp"]
+    assert fetch["requiredBy"] == ["llama-cpp.service"]
+    assert "https://hf-mirror.com/stackgen-example/tiny-gguf/resolve/main/tiny.gguf" in fetch["script"]
+    assert "sha256sum --check" in fetch["script"]
+
+
+def test_unstable_uses_unstable_option_names(tmp_path, nix):
+    render_spec(CASES["unstable"], tmp_path)
+    cfg = stub_eval(nix, tmp_path / MODULES["nixos"])
+    llama = cfg["services"]["llama-cpp"]
+    assert "extraFlags" not in llama and "model" not in llama
+    assert llama["settings"] == {"host": "127.0.0.1", "port": 8080, "model": "/srv/models/model.gguf", "ctx-size": 8192, "n-gpu-layers": 40}
+    assert cfg["services"]["ollama"]["modelsDir"] == "/var/lib/ollama/models" and "models" not in cfg["services"]["ollama"]
+    assert cfg["hardware"]["nvidia"]["open"] is False
+
+
+def test_home_module_containers(tmp_path, nix):
+    render_spec(CASES["ai-stack"], tmp_path)
+    cfg = stub_eval(nix, tmp_path / MODULES["home"])
+    assert cfg["services"]["ollama"]["acceleration"] == "cuda"
+    containers = cfg["services"]["podman"]["containers"]
+    assert containers["ai-stack-llama-cpp"]["devices"] == ["nvidia.com/gpu=all"]
+    for name, c in containers.items():
+        assert ":latest" not in c["image"]
+        assert all(p.startswith("127.0.0.1:") for p in c.get("ports", [])), name
+    assert containers["ai-stack-postgres"]["environment"] == {"POSTGRES_HOST_AUTH_METHOD": "trust"}
+    assert cfg["stackgen"]["ollamaModels"] == ["llama3.2:3b", "qwen2.5:7b"]
+    assert cfg["systemd"]["user"]["services"]["ollama-models"]["Unit"]["After"] == ["ollama.service"]
+
+
+# --- the real module system -------------------------------------------------------------
+
+
+def real_eval(nix, lib: Path, mirror: str, module: Path, check: bool = True):
+    expr = f"import {HERE}/options/eval.nix {{ lib = import {lib}; mirror = {HERE}/options/{mirror}; module = {module}; }}"
+    return nix("--eval", "--strict", "--json", "-E", expr, check=check)
+
+
+@pytest.mark.parametrize("case,kind", module_cases())
+def test_module_typechecks_against_nixpkgs_options(case, kind, tmp_path, nix, nixpkgs_lib):
+    _, branch = rendered(case, tmp_path)
+    got = json.loads(real_eval(nix, nixpkgs_lib, f"{kind}-{branch}.nix", tmp_path / MODULES[kind]).stdout)
+    assert got["failedAssertions"] == []
+    if case == "unstable" and kind == "nixos":  # its GGUF download has no sha256
+        assert got["warnings"] == ["stackgen.modelFetch.files.llama-cpp has no sha256: https://example.org/model.gguf is downloaded unverified"]
+    else:
+        assert got["warnings"] == []
+
+
+BREAKAGES = {
+    "a port as a string": ("port = 11434;", 'port = "11434";', "is not of type `16 bit unsigned integer"),
+    "a model that is not a string": ('loadModels = [ "llama3.2:3b"', "loadModels = [ 3", "is not of type `string'"),
+    "an option nixpkgs does not have": ("enable = true;", "enable = true; acceleration = \"cuda\";", "does not exist"),
+    "a secret as a Nix path": ("default = null;", "default = ./secret;", "is not of type `null or string matching"),
+}
+
+
+@pytest.mark.parametrize("what", sorted(BREAKAGES))
+def test_real_evaluation_rejects_a_broken_module(what, tmp_path, nix, nixpkgs_lib):
+    render_spec(CASES["ai-stack"], tmp_path)
+    old, new, message = BREAKAGES[what]
+    module = tmp_path / MODULES["nixos"]
+    text = module.read_text()
+    assert old in text
+    module.write_text(text.replace(old, new, 1))
+    proc = real_eval(nix, nixpkgs_lib, "nixos-26.05.nix", module, check=False)
+    assert proc.returncode != 0
+    assert message in proc.stderr
+
+
+@pytest.mark.parametrize("case,mirror,message", [
+    ("ai-stack", "nixos-unstable.nix", "The option `services.llama-cpp.extraFlags' does not exist"),
+    ("unstable", "nixos-26.05.nix", "The option `services.llama-cpp.settings' does not exist"),
+])
+def test_options_are_keyed_on_the_branch(case, mirror, message, tmp_path, nix, nixpkgs_lib):
+    render_spec(CASES[case], tmp_path)
+    proc = real_eval(nix, nixpkgs_lib, mirror, tmp_path / MODULES["nixos"], check=False)
+    assert proc.returncode != 0 and message in proc.stderr
+
+
+def test_missing_driver_fails_the_toolkit_assertion(tmp_path, nix, nixpkgs_lib):
+    """The mirror really carries nixpkgs' assertion: without "nvidia" in videoDrivers it fails."""
+    render_spec(CASES["ai-stack"], tmp_path)
+    module = tmp_path / "nix/modules/nixos/nvidia.nix"
+    module.write_text(module.read_text().replace('services.xserver.videoDrivers = [ "nvidia" ];', ""))
+    got = json.loads(real_eval(nix, nixpkgs_lib, "nixos-26.05.nix", tmp_path / MODULES["nixos"]).stdout)
+    assert got["failedAssertions"] == ["`nvidia-container-toolkit` requires nvidia drivers: add \"nvidia\" to `services.xserver.videoDrivers`"]
