@@ -16,17 +16,18 @@ repairs the rest.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import Problem, StackError
-from .render import Rendered
+
+if TYPE_CHECKING:  # the plan needs only .path/.text/.target; reading state needs no Jinja2
+    from .render import Rendered
 
 STATE_PATH = ".stackgen/state.json"
 STATE_FORMAT = 1
@@ -165,6 +166,8 @@ def apply(p: Plan, *, force: bool = False) -> list[str]:
 
 
 def diff(p: Plan) -> str:
+    import difflib
+
     out = []
     for c in p.changes:
         if c.action == "unchanged":
@@ -255,6 +258,8 @@ def _file_mode() -> int:
 
 
 def _atomic_write(target: Path, data: bytes, mode: int) -> None:
+    import tempfile
+
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
