@@ -47,7 +47,8 @@ DEFAULT_JSON = ROOT / "benchmarks" / "results" / "latest.json"
 
 # The children run as an installed stackgen does: with its bytecode cached (`pip install`
 # compiles it). PYTHONDONTWRITEBYTECODE would make every run compile stackgen from source.
-CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+CHILD_ENV = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "STACKGEN_NO_CACHE")}
+NO_CACHE = {**CHILD_ENV, "STACKGEN_NO_CACHE": "1"}
 
 # The targets, in milliseconds (ratios are to the import floor).
 TARGETS = {
@@ -103,7 +104,7 @@ def rounds(commands: dict[str, dict], runs: int, warmup: int = 2) -> dict[str, d
     for i in range(warmup + runs):
         for name, cmd in commands.items():
             argv = cmd["setup"]() if "setup" in cmd else cmd["argv"]
-            wall, cpu, peak = timed(argv, cwd=cmd.get("cwd"), expect=cmd.get("expect", 0))
+            wall, cpu, peak = timed(argv, cwd=cmd.get("cwd"), env=cmd.get("env"), expect=cmd.get("expect", 0))
             if i >= warmup:
                 walls[name].append(wall)
                 cpus[name].append(cpu)
@@ -132,6 +133,9 @@ def bench_cli(work: Path, runs: int) -> dict:
         "render": {"setup": render_fresh},
         "rerender": {"argv": [*sg, "render", spec, "-o", str(warm)]},
         "check": {"argv": [*sg, "render", "--check", spec, "-o", str(warm)]},
+        # the same without the caches (compiled templates, unchanged-render shortcut)
+        "render_nocache": {"setup": render_fresh, "env": NO_CACHE},
+        "check_nocache": {"argv": [*sg, "render", "--check", spec, "-o", str(warm)], "env": NO_CACHE},
         "validate": {"argv": [*sg, "validate", spec]},
         "help": {"argv": [*sg, "--help"]},
     }
@@ -345,6 +349,8 @@ def report(res: dict) -> str:
         "render": "render ai-stack (empty dir)",
         "rerender": "render ai-stack (unchanged)",
         "check": "render --check",
+        "render_nocache": "render, STACKGEN_NO_CACHE=1",
+        "check_nocache": "render --check, STACKGEN_NO_CACHE=1",
         "validate": "validate",
         "help": "--help",
     }

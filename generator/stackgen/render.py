@@ -15,16 +15,10 @@ from typing import Any
 
 import jinja2
 
-from . import __version__, escape
+from . import __version__, escape, freshness
+from .freshness import resource_root
+
 from .spec.model import NIX_TARGETS, Spec
-
-
-def resource_root(name: str) -> Path:
-    """`templates/` or `modules/`: inside the installed wheel, or beside `generator/` in a checkout."""
-    packaged = Path(__file__).parent / name
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parents[2] / name
 
 
 # Everything that changes how a template compiles; part of the template cache's key.
@@ -69,7 +63,7 @@ def template_cache_dir() -> Path | None:
     (Jinja2 folds constant filter calls at compile time). It lives in the user's cache, never
     in the install directory. STACKGEN_NO_CACHE=1 turns it off.
     """
-    if os.environ.get("STACKGEN_NO_CACHE"):
+    if not freshness.enabled():
         return None
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     if not os.path.isabs(base):
