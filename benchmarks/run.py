@@ -408,7 +408,7 @@ def linearity(rows: dict[str, dict], key: str) -> str:
     per = {n: (rows[str(n)][key] - t0) / (n - n0) for n in sizes[1:]}
     shown = ", ".join(f"{n}: {v * 1000:.0f} us" for n, v in per.items())
     first, last = per[sizes[1]], per[sizes[-1]]
-    noise = 0.02 * t0 / (sizes[-1] - n0)  # 2% of the fixed cost, spread over the items
+    noise = 0.10 * t0 / (sizes[-1] - n0)  # run-to-run jitter: 10% of the fixed cost, spread over the items
     if last <= max(first, noise) * 3:
         shape = "linear"
     else:
