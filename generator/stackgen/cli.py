@@ -61,19 +61,26 @@ def validate(spec: Path) -> None:
 def render(spec: Path, out_dir: Path | None, check: bool, show_diff: bool, force: bool, only: str | None) -> None:
     """Render SPEC (default ./stack.yaml) into files."""
     from . import write
+
+    if check and force:
+        raise click.UsageError("--check writes nothing, so --force has no meaning with it")
+    out_dir = out_dir if out_dir is not None else (spec.parent if str(spec.parent) else Path("."))
+    key = _render_key(spec) if only is None and not show_diff and not force else None
+    unchanged = write.up_to_date(out_dir, key) if key else None
+    if unchanged is not None:  # the last full render of this spec, by this stackgen, is on disk
+        click.echo(f"{out_dir}: up to date ({unchanged} files)" if check else f"{out_dir}: 0 written, {unchanged} unchanged, 0 removed")
+        return
+
     from .render import render_tree
     from .spec import load_spec
     from .spec.model import NIX_TARGETS
 
-    if check and force:
-        raise click.UsageError("--check writes nothing, so --force has no meaning with it")
     loaded = load_spec(spec, str(spec))
     if only is not None and only not in loaded.targets:
         raise StackError(_not_a_target(spec, only, loaded.targets))
-    out_dir = out_dir if out_dir is not None else (spec.parent if str(spec.parent) else Path("."))
     files = render_tree(loaded, only)
     owners = None if only is None else ({only, "flake"} if only in NIX_TARGETS else {only})
-    plan = write.plan(out_dir, files, loaded.source_sha256, owners)
+    plan = write.plan(out_dir, files, loaded.source_sha256, owners, key)
 
     if show_diff:
         click.echo(write.diff(plan), nl=False)
@@ -91,6 +98,18 @@ def render(spec: Path, out_dir: Path | None, check: bool, show_diff: bool, force
         click.echo(f"  kept your version as {backup}")
     written = len(plan.by(*write.WRITES, "conflict"))
     click.echo(f"{out_dir}: {written} written, {len(plan.by('unchanged'))} unchanged, {len(plan.by('remove'))} removed")
+
+
+def _render_key(spec: Path) -> str | None:
+    """freshness.render_key of the spec, or None to take the full path (which reports errors)."""
+    from . import freshness
+
+    if not freshness.enabled():
+        return None
+    try:
+        return freshness.render_key(spec.read_bytes())
+    except OSError:
+        return None
 
 
 def _report(plan, *, dry: bool) -> None:

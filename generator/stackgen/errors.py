@@ -7,7 +7,6 @@ CLI. Nothing else should ever reach the user as a traceback.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -59,6 +58,8 @@ class StackError(Exception):
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     """A 'did you mean' hint for `word`, or None when nothing is close."""
+    import difflib  # only when there is an error to explain
+
     choices = sorted(choices)
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     if close:

@@ -16,17 +16,18 @@ repairs the rest.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import Problem, StackError
-from .render import Rendered
+
+if TYPE_CHECKING:  # the plan needs only .path/.text/.target; reading state needs no Jinja2
+    from .render import Rendered
 
 STATE_PATH = ".stackgen/state.json"
 STATE_FORMAT = 1
@@ -55,6 +56,7 @@ class Plan:
     spec_sha256: str
     owners: set[str] | None  # the targets this render covers (None: all)
     problems: list[Problem] = field(default_factory=list)
+    render_key: str | None = None  # freshness.render_key of a full render; recorded by apply
 
     def by(self, *actions: str) -> list[Change]:
         return [c for c in self.changes if c.action in actions]
@@ -89,7 +91,7 @@ def load_state(out_dir: Path) -> dict:
     return state
 
 
-def plan(out_dir: Path, files: list[Rendered], spec_sha256: str, owners: set[str] | None = None) -> Plan:
+def plan(out_dir: Path, files: list[Rendered], spec_sha256: str, owners: set[str] | None = None, render_key: str | None = None) -> Plan:
     """Classify each rendered file against what is on disk. Reads only; writes nothing."""
     state = load_state(out_dir)
     recorded: dict = state["files"]
@@ -132,7 +134,7 @@ def plan(out_dir: Path, files: list[Rendered], spec_sha256: str, owners: set[str
     changes.sort(key=lambda c: c.path)
     if problems:
         raise StackError(problems)
-    return Plan(out_dir, changes, state, spec_sha256, owners, problems)
+    return Plan(out_dir, changes, state, spec_sha256, owners, problems, render_key if owners is None else None)
 
 
 def apply(p: Plan, *, force: bool = False) -> list[str]:
@@ -164,7 +166,27 @@ def apply(p: Plan, *, force: bool = False) -> list[str]:
     return backups
 
 
+def up_to_date(out_dir: Path, render_key: str) -> int | None:
+    """The number of files, when `out_dir` holds exactly what the full render keyed `render_key`
+    wrote (every recorded file present, a plain file, with its recorded hash); None otherwise."""
+    try:
+        state = json.loads((out_dir / STATE_PATH).read_bytes())
+        if state.get("render_key") != render_key:
+            return None
+        recorded = state["files"].items()
+        root = _real_dir(out_dir)
+        for rel, entry in recorded:
+            target = _confined(root, out_dir, rel, [])
+            if target is None or sha256(target.read_bytes()) != entry["sha256"]:
+                return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, StackError):
+        return None  # anything unexpected: the full pipeline decides, and explains
+    return len(recorded)
+
+
 def diff(p: Plan) -> str:
+    import difflib
+
     out = []
     for c in p.changes:
         if c.action == "unchanged":
@@ -238,6 +260,8 @@ def _write_state(p: Plan, mode: int) -> None:
         "spec_sha256": p.spec_sha256,
         "files": dict(sorted(files.items())),
     }
+    if p.render_key:  # only a full render records it; any other write clears it
+        state["render_key"] = p.render_key
     text = json.dumps(state, indent=2, sort_keys=False) + "\n"
     target = p.out_dir / STATE_PATH
     try:
@@ -255,6 +279,8 @@ def _file_mode() -> int:
 
 
 def _atomic_write(target: Path, data: bytes, mode: int) -> None:
+    import tempfile
+
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:

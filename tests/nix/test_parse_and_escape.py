@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -39,28 +40,7 @@ def test_every_nix_file_parses(case, tmp_path, nix):
 
 # A stand-in for nixpkgs, enough to evaluate nix/devshell.nix without it: mkShell returns its
 # arguments, packages are strings. The values under test never pass through these stubs.
-STUB_PKGS = r"""
-let
-  pkg = name: { outPath = "/nix/store/fake-${name}"; version = "1.0"; lib = "/nix/store/fake-${name}-lib"; };
-  lib = {
-    optionalString = c: s: if c then s else "";
-    makeLibraryPath = ps: builtins.concatStringsSep ":" (map (p: "${p}/lib") ps);
-  };
-  cuda = { cuda_cudart = pkg "cudart"; libcublas = pkg "cublas"; cudnn = pkg "cudnn"; nccl = pkg "nccl"; cuda_nvcc = pkg "nvcc"; };
-in
-{
-  inherit lib;
-  mkShell = attrs: attrs;
-  stdenv = { cc.cc.lib = pkg "gcc-lib"; hostPlatform.isLinux = true; };
-  zlib = pkg "zlib"; libGL = pkg "libGL"; glib = pkg "glib"; uv = pkg "uv";
-  python311 = pkg "python" // { interpreter = "/nix/store/fake-python/bin/python3.11"; };
-  python312 = pkg "python" // { interpreter = "/nix/store/fake-python/bin/python3.12"; };
-  python313 = pkg "python" // { interpreter = "/nix/store/fake-python/bin/python3.13"; };
-  python314 = pkg "python" // { interpreter = "/nix/store/fake-python/bin/python3.14"; };
-  cudaPackages_12 = cuda; cudaPackages_13 = cuda;
-  git = pkg "git";
-}
-"""
+STUB_PKGS = (Path(__file__).parent / "stub-pkgs.nix").read_text()
 
 
 def spec_with(description: str, value: str) -> str:

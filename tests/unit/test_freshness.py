@@ -1,0 +1,103 @@
+"""The unchanged re-render shortcut: taken only when the full pipeline would find nothing to do."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import EXAMPLES
+from stackgen import freshness
+from stackgen.cli import cli
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    shutil.copy(EXAMPLES / "ai-stack.yaml", tmp_path / "stack.yaml")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("STACKGEN_NO_CACHE", raising=False)
+    return tmp_path
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_unchanged_render_and_check_take_the_shortcut(project, monkeypatch):
+    assert run("render").exit_code == 0
+    state = json.loads((project / ".stackgen/state.json").read_text())
+    assert state["render_key"] == freshness.render_key((project / "stack.yaml").read_bytes())
+    count = len(state["files"])
+    assert count >= 5
+
+    def boom(*_a, **_k):
+        raise AssertionError("the full render ran")
+
+    monkeypatch.setattr("stackgen.render.render_tree", boom)
+    again = run("render")
+    assert again.exit_code == 0 and again.output == f".: 0 written, {count} unchanged, 0 removed\n"
+    check = run("render", "--check")
+    assert check.exit_code == 0 and check.output == f".: up to date ({count} files)\n"
+
+
+def test_same_output_as_the_full_pipeline(project, monkeypatch):
+    assert run("render").exit_code == 0
+    fast = (run("render").output, run("render", "--check").output)
+    monkeypatch.setenv("STACKGEN_NO_CACHE", "1")
+    assert (run("render").output, run("render", "--check").output) == fast
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["edit an output", "delete an output", "symlink an output", "edit the spec", "damage the state", "render --only"],
+)
+def test_any_change_takes_the_full_pipeline(project, change):
+    assert run("render").exit_code == 0
+    devshell = project / "nix/devshell.nix"
+    if change == "edit an output":
+        devshell.write_text(devshell.read_text() + "# mine\n")
+    elif change == "delete an output":
+        devshell.unlink()
+    elif change == "symlink an output":
+        real = project / "elsewhere.nix"
+        real.write_text(devshell.read_text())
+        devshell.unlink()
+        os.symlink(real, devshell)
+    elif change == "edit the spec":
+        spec = project / "stack.yaml"
+        spec.write_text(spec.read_text().replace("port: 6379", "port: 6380"))
+    elif change == "damage the state":
+        (project / ".stackgen/state.json").write_text("{")
+    elif change == "render --only":
+        spec = project / "stack.yaml"
+        spec.write_text(spec.read_text().replace("port: 6379", "port: 6380"))
+        assert run("render", "--only", "devshell").exit_code == 0
+        assert "render_key" not in json.loads((project / ".stackgen/state.json").read_text())
+        spec.write_text(spec.read_text().replace("port: 6380", "port: 6379"))
+    result = run("render", "--check")
+    assert result.exit_code == 1, result.output
+
+
+def test_the_key_covers_code_templates_and_spec(tmp_path):
+    code, templates = tmp_path / "code", tmp_path / "templates"
+    code.mkdir()
+    templates.mkdir()
+    (code / "a.py").write_text("x = 1\n")
+    (templates / "t.j2").write_text("{{ x }}\n")
+    roots = (code, templates)
+    key = freshness.render_key(b"spec", roots)
+    assert freshness.render_key(b"spec", roots) == key
+    assert freshness.render_key(b"spec ", roots) != key
+    (templates / "t.j2").write_text("{{ y }}\n")
+    assert freshness.render_key(b"spec", roots) != key
+    key = freshness.render_key(b"spec", roots)
+    (code / "b.py").write_text("")
+    assert freshness.render_key(b"spec", roots) != key
+
+
+def test_the_real_roots_hold_the_code_and_the_templates():
+    files = {p.name for root in freshness.code_roots() for p in freshness._files(root)}
+    assert {"cli.py", "render.py", "escape.py", "mirrordata.py", "devshell.nix.j2"} <= files

@@ -1,0 +1,55 @@
+"""Import discipline: the CLI starts fast because heavy modules load only where they are used."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from conftest import EXAMPLES
+
+NEVER_AT_START = {"httpx", "pynvml", "tomlkit"}
+
+
+def imported_by(code: str) -> set[str]:
+    """Top-level packages imported by `python -X importtime -c code` (importtime's own list)."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True, check=True)
+    names = set()
+    for line in proc.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line and "imported package" not in line:
+            names.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+    assert "stackgen" in names, proc.stderr[-2000:]  # the parse worked
+    return names
+
+
+def test_importing_the_cli_loads_no_heavy_module():
+    names = imported_by("import stackgen.cli")
+    assert not names & NEVER_AT_START
+    assert "jinja2" not in names and "yaml" not in names
+
+
+def test_help_and_validate_do_not_load_jinja2():
+    code = (
+        "import sys\n"
+        "from stackgen.cli import cli\n"
+        "for args in (['--help'], ['validate', %r]):\n"
+        "    try:\n"
+        "        cli(args, prog_name='stackgen')\n"
+        "    except SystemExit as exc:\n"
+        "        assert exc.code == 0, exc.code\n"
+    ) % str(EXAMPLES / "ai-stack.yaml")
+    names = imported_by(code)
+    assert "yaml" in names  # validate ran
+    assert not names & (NEVER_AT_START | {"jinja2"})
+
+
+def test_render_loads_no_network_or_nvml_module(tmp_path):
+    code = (
+        "from stackgen.cli import cli\n"
+        "try:\n"
+        "    cli(['render', %r, '-o', %r], prog_name='stackgen')\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code == 0, exc.code\n"
+    ) % (str(EXAMPLES / "ai-stack.yaml"), str(tmp_path / "out"))
+    names = imported_by(code)
+    assert (tmp_path / "out" / "flake.nix").exists()
+    assert not names & NEVER_AT_START
