@@ -8,12 +8,13 @@ depth, and remember where each value came from for error messages.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ..errors import Problem, StackError
+from ..errors import Problem, StackError, shown
 
 MAX_BYTES = 1024 * 1024  # a spec is a few KiB; a 1,000-service spec is ~100 KiB
 MAX_NODES = 200_000  # bounds alias expansion ("billion laughs")
@@ -48,10 +49,13 @@ class Document:
         line, col = pos
         return Problem(message, file=self.file, line=line, col=col, source_line=self.line_text(line), hint=hint)
 
+    @cached_property
+    def lines(self) -> list[str]:
+        return self.text.splitlines()
+
     def line_text(self, line: int) -> str | None:
-        lines = self.text.splitlines()
-        if 1 <= line <= len(lines):
-            return lines[line - 1]
+        if 1 <= line <= len(self.lines):
+            return self.lines[line - 1]
         return None
 
 
@@ -71,6 +75,9 @@ def read_text(path: Path, display: str) -> str:
         raise StackError(Problem(f"cannot read {display}: {exc.strerror or exc}")) from None
     if len(raw) > MAX_BYTES:
         raise StackError(Problem(f"{display} is larger than {MAX_BYTES // 1024} KiB; a stack spec is a small text file", file=display))
+    encoding = _wide_encoding(raw)
+    if encoding:
+        raise StackError(Problem(f"the file is encoded as {encoding}, not UTF-8", file=display, hint="save the spec as UTF-8"))
     if b"\x00" in raw:
         raise StackError(Problem("the file contains NUL bytes: this is binary data, not a YAML spec", file=display))
     try:
@@ -90,6 +97,17 @@ def read_text(path: Path, display: str) -> str:
     return text
 
 
+def _wide_encoding(raw: bytes) -> str | None:
+    """UTF-16 or UTF-32, told by the byte-order mark or by the NULs of ASCII text in them."""
+    for bom, name in ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16")):
+        if raw.startswith(bom):
+            return name
+    head = raw[:64]
+    if len(head) >= 8 and (head[1::2].count(0) == len(head[1::2]) or head[0::2].count(0) == len(head[0::2])):
+        return "UTF-16"
+    return None
+
+
 def load(path: Path, display: str | None = None) -> Document:
     display = display if display is not None else str(path)
     return parse(read_text(path, display), display)
@@ -97,7 +115,10 @@ def load(path: Path, display: str | None = None) -> Document:
 
 def parse(text: str, display: str) -> Document:
     doc = Document(file=display, text=text, data=None)
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow anywhere
+        raise StackError(_reader_problem(exc, doc)) from None
     try:
         try:
             root = loader.get_single_node()
@@ -114,6 +135,20 @@ def parse(text: str, display: str) -> Document:
     finally:
         loader.dispose()
     return doc
+
+
+def _reader_problem(exc: yaml.reader.ReaderError, doc: Document) -> Problem:
+    before = doc.text[: exc.position]
+    line = before.count("\n") + 1
+    col = exc.position - (before.rfind("\n") + 1) + 1
+    return Problem(
+        f"the file contains the character {chr(exc.character)!r}, which YAML does not allow",
+        file=doc.file,
+        line=line,
+        col=col,
+        source_line=doc.line_text(line),
+        hint="remove it; to put a control character in a value, write it as an escape inside double quotes",
+    )
 
 
 def _yaml_problem(exc: yaml.MarkedYAMLError, doc: Document) -> Problem:
@@ -161,10 +196,16 @@ class _Builder:
             raise StackError(
                 Problem(f"invalid value: {exc.problem}", file=self.doc.file, line=line, col=col, source_line=self.doc.line_text(line))
             ) from None
-        except (ValueError, OverflowError) as exc:  # e.g. a timestamp that is not a date
+        except (ValueError, OverflowError) as exc:  # a timestamp that is not a date; a 5,000-digit number
             line, col = _mark(node)
+            message = f"invalid value: {exc}"
+            if node.tag == "tag:yaml.org,2002:int":
+                message = f"invalid value: the number has {len(node.value)} characters; no value in a spec is that large"
+            hint = None
+            if node.tag == "tag:yaml.org,2002:timestamp":
+                hint = f'YAML reads {node.value} as a date; write "{node.value}" to keep the text'
             raise StackError(
-                Problem(f"invalid value: {exc}", file=self.doc.file, line=line, col=col, source_line=self.doc.line_text(line))
+                Problem(message, file=self.doc.file, line=line, col=col, source_line=self.doc.line_text(line), hint=hint)
             ) from None
 
     def _mapping(self, node: yaml.MappingNode, path: Path_, depth: int) -> dict:
@@ -188,7 +229,7 @@ class _Builder:
                 first = self.doc.key_marks.get(path + (key,), (None, None))[0]
                 problems.append(
                     Problem(
-                        f"duplicate key '{key}'" + (f" (first defined on line {first})" if first else ""),
+                        f"duplicate key '{shown(key)}'" + (f" (first defined on line {first})" if first else ""),
                         file=self.doc.file,
                         line=line,
                         col=col,
