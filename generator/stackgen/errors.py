@@ -13,7 +13,7 @@ from typing import Iterable, Sequence
 
 MAX_SHOWN_PROBLEMS = 100  # a broken 1 MiB spec can have 100,000 errors; the first 100 say enough
 MAX_LINE = 160  # quoted source lines longer than this are shown as a window around the column
-MAX_TEXT = 2000  # a message or hint longer than this is cut (it quotes a huge value)
+MAX_TEXT = 300  # a message or hint longer than this is cut (it quotes a huge value)
 
 
 def printable(text: str, *, keep_tabs: bool = False) -> str:
@@ -48,6 +48,8 @@ def _window(line: str, col: int | None) -> tuple[str, int | None]:
     line = printable(raw, keep_tabs=True)
     if col is not None and line != raw:  # escapes before the column move the caret
         col = len(printable(raw[: col - 1], keep_tabs=True)) + 1
+    if col is not None:
+        col = min(col, len(line) + 1)
     if len(line) <= MAX_LINE:
         return line, col
     start = 0 if col is None else max(0, min(col - 1 - MAX_LINE // 2, len(line) - MAX_LINE))

@@ -7,6 +7,8 @@ depth, and remember where each value came from for error messages.
 
 from __future__ import annotations
 
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -17,8 +19,9 @@ import yaml
 from ..errors import Problem, StackError, shown
 
 MAX_BYTES = 1024 * 1024  # a spec is a few KiB; a 1,000-service spec is ~100 KiB
-MAX_NODES = 200_000  # bounds alias expansion ("billion laughs")
+MAX_NODES = 100_000  # bounds alias expansion ("billion laughs"): ~30 MB; real specs have < 10,000
 MAX_DEPTH = 64
+COMPOSE_FRAMES = 4 * MAX_DEPTH + 100  # the composer takes 2 frames a level; _Builder reports depth
 
 Path_ = tuple  # a path into the document: ("services", "ollama", "port")
 
@@ -121,26 +124,47 @@ def parse(text: str, display: str) -> Document:
         raise StackError(_reader_problem(exc, doc)) from None
     try:
         try:
-            root = loader.get_single_node()
+            with _recursion_limit(COMPOSE_FRAMES):
+                root = loader.get_single_node()
         except RecursionError:
             raise StackError(Problem(f"the document is nested too deeply (more than {MAX_DEPTH} levels)", file=display)) from None
         except yaml.MarkedYAMLError as exc:
             raise StackError(_yaml_problem(exc, doc)) from None
         except yaml.YAMLError as exc:
             raise StackError(Problem(f"invalid YAML: {exc}", file=display)) from None
-        if root is None:
+        if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == f"{_CORE}null" and root.value == ""):
             raise StackError(Problem("the spec is empty", file=display, hint="start from 'stackgen init' or examples/minimal.yaml"))
-        builder = _Builder(loader, doc)
-        doc.data = builder.build(root, (), 0)
+        try:
+            doc.data = _Builder(loader, doc).build(root, (), 0)
+        except RecursionError:  # MAX_DEPTH stops it first; this is the belt to those braces
+            raise StackError(Problem(f"the document is nested too deeply (more than {MAX_DEPTH} levels)", file=display)) from None
     finally:
         loader.dispose()
     return doc
 
 
+@contextmanager
+def _recursion_limit(frames: int):
+    """Let the YAML composer recurse only `frames` deeper than here. PyYAML's scanner slows
+    down with the square of the flow nesting, so `[[[[...` fails in a blink, not in seconds."""
+    depth, frame = 0, sys._getframe()
+    while frame is not None:
+        depth, frame = depth + 1, frame.f_back
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(min(old, depth + frames))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
+
+
 def _reader_problem(exc: yaml.reader.ReaderError, doc: Document) -> Problem:
-    before = doc.text[: exc.position]
-    line = before.count("\n") + 1
-    col = exc.position - (before.rfind("\n") + 1) + 1
+    # count lines the way Document.lines (str.splitlines) does: \r, \x85 and \u2028 break lines too
+    lines = doc.text[: exc.position].splitlines(keepends=True) or [""]
+    if lines[-1] != lines[-1].rstrip("\r\n\x85\u2028\u2029"):
+        line, col = len(lines) + 1, 1
+    else:
+        line, col = len(lines), len(lines[-1]) + 1
     return Problem(
         f"the file contains the character {chr(exc.character)!r}, which YAML does not allow",
         file=doc.file,
@@ -170,6 +194,7 @@ class _Builder:
         self.loader = loader
         self.doc = doc
         self.nodes = 0
+        self.open_nodes: set[int] = set()  # ids of the collections being built (alias cycles)
 
     def build(self, node: yaml.Node, path: Path_, depth: int) -> Any:
         self.nodes += 1
@@ -183,62 +208,85 @@ class _Builder:
             )
         if depth > MAX_DEPTH:
             raise StackError(self.doc.problem(path, f"the document is nested too deeply (more than {MAX_DEPTH} levels)"))
+        self._check_tag(node)
         self.doc.value_marks.setdefault(path, _mark(node))
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path, depth)
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
-        self.doc.scalars[path] = node.value if node.style is None else f"{node.style}{node.value}{node.style}"
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            if id(node) in self.open_nodes:
+                raise StackError(self.doc.problem(path, "a recursive alias: this value contains itself"))
+            self.open_nodes.add(id(node))
+            try:
+                if isinstance(node, yaml.MappingNode):
+                    return self._mapping(node, path, depth)
+                return [self.build(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
+            finally:
+                self.open_nodes.discard(id(node))
+        self.doc.scalars.setdefault(path, node.value if node.style is None else f"{node.style}{node.value}{node.style}")
         try:
             return self.loader.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
-            line, col = _mark(node)
-            raise StackError(
-                Problem(f"invalid value: {exc.problem}", file=self.doc.file, line=line, col=col, source_line=self.doc.line_text(line))
-            ) from None
+            raise StackError(self._at(node, f"invalid value: {exc.problem}")) from None
         except (ValueError, OverflowError) as exc:  # a timestamp that is not a date; a 5,000-digit number
-            line, col = _mark(node)
             message = f"invalid value: {exc}"
-            if node.tag == "tag:yaml.org,2002:int":
+            if node.tag == f"{_CORE}int":
                 message = f"invalid value: the number has {len(node.value)} characters; no value in a spec is that large"
             hint = None
-            if node.tag == "tag:yaml.org,2002:timestamp":
+            if node.tag == f"{_CORE}timestamp":
                 hint = f'YAML reads {node.value} as a date; write "{node.value}" to keep the text'
+            raise StackError(self._at(node, message, hint)) from None
+
+    def _at(self, node: yaml.Node, message: str, hint: str | None = None) -> Problem:
+        line, col = _mark(node)
+        return Problem(message, file=self.doc.file, line=line, col=col, source_line=self.doc.line_text(line), hint=hint)
+
+    def _check_tag(self, node: yaml.Node) -> None:
+        """Plain YAML only: an explicit tag (!!python/object, !!binary, !!set, !custom) is refused."""
+        allowed = _MAP_TAGS if isinstance(node, yaml.MappingNode) else _SEQ_TAGS if isinstance(node, yaml.SequenceNode) else _SCALAR_TAGS
+        if node.tag not in allowed:
+            tag = "!!" + node.tag[len(_CORE) :] if node.tag.startswith(_CORE) else node.tag
             raise StackError(
-                Problem(message, file=self.doc.file, line=line, col=col, source_line=self.doc.line_text(line), hint=hint)
-            ) from None
+                self._at(node, f"the YAML tag {shown(tag)} is not allowed in a stack spec", "a spec holds plain strings, numbers, booleans, lists and mappings")
+            )
 
     def _mapping(self, node: yaml.MappingNode, path: Path_, depth: int) -> dict:
+        """A mapping, with `<<` merge keys: keys written here win over merged ones, and among
+        merged mappings the earlier wins (YAML's merge-key rules). Merged mappings are built
+        node by node like everything else, so they count towards MAX_NODES."""
         out: dict = {}
+        merges: list[yaml.Node] = []
         problems: list[Problem] = []
-        # `<<` merge keys are flattened by PyYAML's flatten_mapping; reuse it.
-        self.loader.flatten_mapping(node)
+        seen: dict[str, int] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                line, col = _mark(key_node)
+                problems.append(self._at(key_node, "a key must be a plain string"))
+                continue
+            self._check_tag(key_node)
+            # the text the user wrote, also for `yes:` or `1:` keys, so errors quote it
+            key = "<<" if key_node.tag == f"{_CORE}merge" else key_node.value
+            if key in seen:
                 problems.append(
-                    Problem("a key must be a plain string", file=self.doc.file, line=line, col=col, source_line=self.doc.line_text(line))
+                    self._at(key_node, f"duplicate key '{shown(key)}' (first defined on line {seen[key]})", "remove one of the two")
                 )
                 continue
-            key = self.loader.construct_object(key_node)
-            if not isinstance(key, str):
-                # `yes:` / `1:` as keys: keep the text the user wrote so errors quote it.
-                key = key_node.value
-            if key in out:
-                line, col = _mark(key_node)
-                first = self.doc.key_marks.get(path + (key,), (None, None))[0]
-                problems.append(
-                    Problem(
-                        f"duplicate key '{shown(key)}'" + (f" (first defined on line {first})" if first else ""),
-                        file=self.doc.file,
-                        line=line,
-                        col=col,
-                        source_line=self.doc.line_text(line),
-                        hint="remove one of the two",
-                    )
-                )
+            seen[key] = _mark(key_node)[0]
+            if key_node.tag == f"{_CORE}merge":
+                merges.extend(value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node])
                 continue
-            self.doc.key_marks[path + (key,)] = _mark(key_node)
+            self.doc.key_marks.setdefault(path + (key,), _mark(key_node))
             out[key] = self.build(value_node, path + (key,), depth + 1)
+        for source in merges:
+            if not isinstance(source, yaml.MappingNode):
+                problems.append(self._at(source, "a '<<' merge key takes a mapping or a list of mappings (usually an *alias)"))
+                continue
+            if id(source) in self.open_nodes:
+                problems.append(self._at(source, "a mapping merges itself (a '<<' alias to a mapping that contains it)"))
+                continue
+            for key, value in self.build(source, path, depth).items():
+                out.setdefault(key, value)
         self.doc.problems.extend(problems)
         return out
+
+
+_CORE = "tag:yaml.org,2002:"
+_MAP_TAGS = {f"{_CORE}map"}
+_SEQ_TAGS = {f"{_CORE}seq"}
+_SCALAR_TAGS = {f"{_CORE}{t}" for t in ("str", "int", "float", "bool", "null", "timestamp", "merge")}
