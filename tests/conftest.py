@@ -88,3 +88,17 @@ def render_text(text: str, out: Path) -> dict[str, str]:
     out.mkdir(parents=True, exist_ok=True)
     spec.write_text(text)
     return render_spec(spec, out)
+
+
+def yaml_str(value: str) -> str:
+    """A YAML double-quoted scalar for any string: printable ASCII as is, the rest escaped
+    (so a test can put control characters, surrogates or emoji into a spec exactly)."""
+    out = []
+    for ch in value:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif " " <= ch <= "~":
+            out.append(ch)
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    return '"' + "".join(out) + '"'

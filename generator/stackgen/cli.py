@@ -96,6 +96,8 @@ def render(spec: Path, out_dir: Path | None, check: bool, show_diff: bool, force
     _report(plan, dry=False)
     for backup in backups:
         click.echo(f"  kept your version as {backup}")
+    for temp in plan.swept:
+        click.echo(f"  removed {temp} (left by an interrupted render)")
     written = len(plan.by(*write.WRITES, "conflict"))
     click.echo(f"{out_dir}: {written} written, {len(plan.by('unchanged'))} unchanged, {len(plan.by('remove'))} removed")
 

@@ -10,6 +10,53 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+MAX_SHOWN_PROBLEMS = 100  # a broken 1 MiB spec can have 100,000 errors; the first 100 say enough
+MAX_LINE = 160  # quoted source lines longer than this are shown as a window around the column
+MAX_TEXT = 300  # a message or hint longer than this is cut (it quotes a huge value)
+
+
+def printable(text: str, *, keep_tabs: bool = False) -> str:
+    """`text` with every non-printable character (controls, bidi overrides, lone surrogates)
+    written as a Python escape, so a hostile spec cannot drive the user's terminal."""
+    if text.isprintable():
+        return text
+    return "".join(
+        ch if ch.isprintable() or (keep_tabs and ch == "\t") else repr(ch)[1:-1]
+        for ch in text
+    )
+
+
+def shown(value: str, limit: int = 80) -> str:
+    """A short, printable rendering of a user value for a message: 'abc' or 'abc…' (N chars)."""
+    text = printable(value)
+    if len(text) > limit:
+        return f"{text[:limit]}… ({len(value)} characters)"
+    return text
+
+
+def _clip(text: str) -> str:
+    text = printable(text)
+    if len(text) > MAX_TEXT:
+        return text[:MAX_TEXT] + f"… ({len(text) - MAX_TEXT} more characters)"
+    return text
+
+
+def _window(line: str, col: int | None) -> tuple[str, int | None]:
+    """A quoted source line cut to MAX_LINE characters around `col`; returns (text, new col)."""
+    raw = line.rstrip("\r\n")
+    line = printable(raw, keep_tabs=True)
+    if col is not None and line != raw:  # escapes before the column move the caret
+        col = len(printable(raw[: col - 1], keep_tabs=True)) + 1
+    if col is not None:
+        col = min(col, len(line) + 1)
+    if len(line) <= MAX_LINE:
+        return line, col
+    start = 0 if col is None else max(0, min(col - 1 - MAX_LINE // 2, len(line) - MAX_LINE))
+    text = line[start : start + MAX_LINE]
+    prefix = "…" if start else ""
+    suffix = "…" if start + MAX_LINE < len(line) else ""
+    return prefix + text + suffix, None if col is None else col - start + len(prefix)
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -29,14 +76,15 @@ class Problem:
                 if self.col is not None:
                     where += f":{self.col}"
             where += ": "
-        out = [f"{where}error: {self.message}"]
+        out = [f"{printable(where)}error: {_clip(self.message)}"]
         if self.source_line is not None and self.line is not None:
             gutter = f"{self.line:>5} | "
-            out.append(gutter + self.source_line.rstrip("\r\n"))
-            if self.col is not None:
-                out.append(" " * (len(gutter) - 2) + "| " + " " * (self.col - 1) + "^")
+            text, col = _window(self.source_line, self.col)
+            out.append(gutter + text)
+            if col is not None:
+                out.append(" " * (len(gutter) - 2) + "| " + " " * (col - 1) + "^")
         if self.hint:
-            out.append(f"  hint: {self.hint}")
+            out.append(f"  hint: {_clip(self.hint)}")
         return "\n".join(out)
 
 
@@ -50,8 +98,10 @@ class StackError(Exception):
         super().__init__(self.format())
 
     def format(self) -> str:
-        body = "\n".join(p.format() for p in self.problems)
-        if len(self.problems) > 1:
+        body = "\n".join(p.format() for p in self.problems[:MAX_SHOWN_PROBLEMS])
+        if len(self.problems) > MAX_SHOWN_PROBLEMS:
+            body += f"\n{len(self.problems)} errors (the first {MAX_SHOWN_PROBLEMS} are shown)"
+        elif len(self.problems) > 1:
             body += f"\n{len(self.problems)} errors"
         return body
 

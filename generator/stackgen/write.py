@@ -8,10 +8,17 @@ Each output is one of
   remove     - written by an earlier render, no longer rendered, and not edited since
   orphan     - like remove, but edited by hand: left in place and forgotten
 
-The state file (`.stackgen/state.json`) records the hash of every file stackgen wrote. Files
-are written atomically (temp file in the same directory, fsync, rename) and the state file
-last, so a render killed at any point leaves each file old or new, and the next render
-repairs the rest.
+The state file (`.stackgen/state.json`) records, for every file stackgen wrote, its hash, its
+target, and the spec hash and stackgen version that produced it.
+
+A render that writes goes in three steps, under an exclusive lock on `.stackgen/`:
+  1. the state file is rewritten as a journal: each file about to be written is recorded with
+     its new hash, and the hashes stackgen wrote before it kept under "previous";
+  2. each file is written atomically (temp file in the same directory, fsync, rename);
+  3. the state file is written again, without the journal.
+A render killed at any point thus leaves every file old or new, and both versions are known
+to be stackgen's, so the next render, of this spec or of another, takes over without a false
+conflict. Temp files left by a killed render are swept by the next one.
 """
 
 from __future__ import annotations
@@ -19,9 +26,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import stat
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from . import __version__
 from .errors import Problem, StackError
@@ -29,9 +39,13 @@ from .errors import Problem, StackError
 if TYPE_CHECKING:  # the plan needs only .path/.text/.target; reading state needs no Jinja2
     from .render import Rendered
 
+STATE_DIR = ".stackgen"
 STATE_PATH = ".stackgen/state.json"
 STATE_FORMAT = 1
 WRITES = ("create", "update")
+# What tempfile.mkstemp(prefix=".NAME.", suffix=".tmp") creates: 8 random [a-z0-9_].
+_TEMP_NAME = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def sha256(data: bytes) -> str:
@@ -57,6 +71,7 @@ class Plan:
     owners: set[str] | None  # the targets this render covers (None: all)
     problems: list[Problem] = field(default_factory=list)
     render_key: str | None = None  # freshness.render_key of a full render; recorded by apply
+    swept: list[str] = field(default_factory=list)  # stale temp files removed by apply()
 
     def by(self, *actions: str) -> list[Change]:
         return [c for c in self.changes if c.action in actions]
@@ -68,6 +83,9 @@ class Plan:
 
 def load_state(out_dir: Path) -> dict:
     path = out_dir / STATE_PATH
+    problems: list[Problem] = []
+    if _confined(_real_dir(out_dir), out_dir, STATE_PATH, problems) is None:
+        raise StackError(problems)
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -78,10 +96,15 @@ def load_state(out_dir: Path) -> dict:
         state = json.loads(raw)
         if not isinstance(state, dict) or not isinstance(state.get("files"), dict):
             raise ValueError("not a stackgen state file")
-        for entry in state["files"].values():
-            if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
-                raise ValueError("malformed file entry")
-    except ValueError as exc:
+        for rel, entry in state["files"].items():
+            if not _clean_rel(rel) or rel.split("/")[0] == STATE_DIR:
+                raise ValueError(f"it lists the path {rel!r}, which stackgen never writes")
+            if not isinstance(entry, dict) or not _is_hash(entry.get("sha256")):
+                raise ValueError(f"malformed entry for {rel}")
+            previous = entry.get("previous", [])
+            if not isinstance(previous, list) or not all(_is_hash(h) for h in previous):
+                raise ValueError(f"malformed entry for {rel}")
+    except (ValueError, RecursionError) as exc:
         raise StackError(
             Problem(
                 f"{path} is damaged ({exc}); stackgen cannot tell which files it owns",
@@ -91,7 +114,21 @@ def load_state(out_dir: Path) -> dict:
     return state
 
 
-def plan(out_dir: Path, files: list[Rendered], spec_sha256: str, owners: set[str] | None = None, render_key: str | None = None) -> Plan:
+def _is_hash(value: object) -> bool:
+    return isinstance(value, str) and _HEX64.fullmatch(value) is not None
+
+
+def _owned(entry: dict | None, data: bytes) -> bool:
+    """Whether `data` is something stackgen wrote at this path (as recorded in `entry`)."""
+    if entry is None:
+        return False
+    digest = sha256(data)
+    return digest == entry["sha256"] or digest in entry.get("previous", ())
+
+
+def plan(
+    out_dir: Path, files: list[Rendered], spec_sha256: str, owners: set[str] | None = None, render_key: str | None = None
+) -> Plan:
     """Classify each rendered file against what is on disk. Reads only; writes nothing."""
     state = load_state(out_dir)
     recorded: dict = state["files"]
@@ -111,7 +148,7 @@ def plan(out_dir: Path, files: list[Rendered], spec_sha256: str, owners: set[str
             changes.append(Change(f.path, "create", f.target, f.text))
         elif old == new_bytes:
             changes.append(Change(f.path, "unchanged", f.target, f.text, old))
-        elif f.path in recorded and recorded[f.path]["sha256"] == sha256(old):
+        elif _owned(recorded.get(f.path), old):
             changes.append(Change(f.path, "update", f.target, f.text, old))
         else:
             why = "edited since stackgen wrote it" if f.path in recorded else "exists, and stackgen did not write it"
@@ -127,7 +164,7 @@ def plan(out_dir: Path, files: list[Rendered], spec_sha256: str, owners: set[str
             continue
         if old is None:
             changes.append(Change(path, "remove", entry.get("target", ""), reason="already gone"))
-        elif sha256(old) == entry["sha256"]:
+        elif _owned(entry, old):
             changes.append(Change(path, "remove", entry.get("target", ""), old=old))
         else:
             changes.append(Change(path, "orphan", entry.get("target", ""), old=old, reason="no longer rendered, edited by hand: left in place"))
@@ -138,31 +175,63 @@ def plan(out_dir: Path, files: list[Rendered], spec_sha256: str, owners: set[str
 
 
 def apply(p: Plan, *, force: bool = False) -> list[str]:
-    """Write the plan. Refuses (StackError) on conflicts unless `force`; returns .orig backups made."""
+    """Write the plan. Refuses (StackError) on conflicts unless `force`; returns .orig backups made.
+
+    Any OSError (read-only directory, disk full) becomes a StackError naming the file; the
+    files written before it are complete, and the next render finishes the job.
+    """
     conflicts = p.by("conflict")
     if conflicts and not force:
         raise StackError(
             [Problem(f"{c.path}: {c.reason}; not overwriting it") for c in conflicts]
             + [Problem("nothing was written", hint="see the changes with --diff; --force overwrites and keeps each file as <file>.orig")]
         )
+    writes = p.by(*WRITES, "conflict")
+    removes = [c for c in p.by("remove") if c.old is not None]
+    final = _state_bytes(p, journal=False)
+    if not writes and not removes and _current_state(p.out_dir) == final:
+        return []  # nothing to do: not even the lock, so a read-only tree that is up to date passes
     backups: list[str] = []
-    touched_dirs: set[Path] = set()
-    mode = _file_mode()
-    for c in p.changes:
-        target = p.out_dir / c.path
-        if c.action == "conflict":
-            backup = target.with_name(target.name + ".orig")
-            _atomic_write(backup, c.old or b"", mode)
-            backups.append(c.path + ".orig")
-        if c.action in WRITES + ("conflict",):
-            _atomic_write(target, c.new.encode(), mode)
-            touched_dirs.add(target.parent)
-        elif c.action == "remove" and c.old is not None:
-            target.unlink(missing_ok=True)
-            touched_dirs.add(target.parent)
-    _write_state(p, mode)
-    for d in touched_dirs:
-        _fsync_dir(d)
+    doing = STATE_DIR
+    try:
+        with _locked(p.out_dir):
+            _verify(p)
+            p.swept = _sweep_temps(p)
+            default_mode = _file_mode()
+            touched_dirs: set[Path] = set()
+            if writes:
+                doing = STATE_PATH
+                _atomic_write(p.out_dir / STATE_PATH, _state_bytes(p, journal=True), default_mode)
+            for c in p.changes:
+                doing = c.path
+                target = p.out_dir / c.path
+                mode = _mode_of(target, default_mode)
+                if c.action == "conflict":
+                    backup = _backup_path(target, c.old or b"")
+                    doing = str(backup.relative_to(p.out_dir))
+                    if not backup.exists():
+                        _atomic_write(backup, c.old or b"", mode)
+                    backups.append(doing)
+                    doing = c.path
+                if c.action in WRITES + ("conflict",):
+                    _atomic_write(target, c.new.encode(), mode)
+                    touched_dirs.add(target.parent)
+                elif c.action == "remove" and c.old is not None:
+                    target.unlink(missing_ok=True)
+                    touched_dirs.add(target.parent)
+            doing = STATE_PATH
+            for d in sorted(touched_dirs):  # the files' renames are durable before the state says so
+                _fsync_dir(d)
+            if _current_state(p.out_dir) != final:
+                _atomic_write(p.out_dir / STATE_PATH, final, default_mode)
+                _fsync_dir(p.out_dir / STATE_DIR)
+    except OSError as exc:
+        raise StackError(
+            Problem(
+                f"cannot write {doing} in {p.out_dir}: {exc.strerror or exc}",
+                hint="every file is either as it was or fully rendered; fix the cause and run 'stackgen render' again",
+            )
+        ) from None
     return backups
 
 
@@ -215,7 +284,7 @@ def _real_dir(out_dir: Path) -> Path:
 def _confined(root: Path, out_dir: Path, rel: str, problems: list[Problem]) -> Path | None:
     """out_dir/rel, provided it cannot land outside out_dir (no '..', no absolute, no symlinks)."""
     parts = rel.split("/")
-    if rel.startswith("/") or any(part in ("", ".", "..") for part in parts):
+    if not _clean_rel(rel):
         problems.append(Problem(f"refusing to write {rel!r}: the path leaves the output directory"))
         return None
     target = out_dir.joinpath(*parts)
@@ -235,11 +304,16 @@ def _confined(root: Path, out_dir: Path, rel: str, problems: list[Problem]) -> P
 
 def _read(target: Path, rel: str, problems: list[Problem]) -> bytes | None | object:
     try:
+        mode = os.lstat(target).st_mode
+        if stat.S_ISDIR(mode):
+            problems.append(Problem(f"{rel} is a directory where stackgen renders a file", hint="move it away"))
+            return _UNREADABLE
+        if not stat.S_ISREG(mode):  # a FIFO would block the read forever; a device is no file of ours
+            problems.append(Problem(f"{rel} is not a regular file (a FIFO, socket or device)", hint="move it away"))
+            return _UNREADABLE
         return target.read_bytes()
     except FileNotFoundError:
         return None
-    except IsADirectoryError:
-        problems.append(Problem(f"{rel} is a directory where stackgen renders a file", hint="move it away"))
     except NotADirectoryError:
         problems.append(Problem(f"{rel}: a parent of it is a file, not a directory", hint="move it away"))
     except OSError as exc:
@@ -247,29 +321,126 @@ def _read(target: Path, rel: str, problems: list[Problem]) -> bytes | None | obj
     return _UNREADABLE
 
 
-def _write_state(p: Plan, mode: int) -> None:
-    files = dict(p.state.get("files", {}))
+def _state_bytes(p: Plan, *, journal: bool) -> bytes:
+    """The state file after this render (`journal`: the one written before the files)."""
+    files = {path: dict(entry) for path, entry in p.state.get("files", {}).items()}
     for c in p.changes:
         if c.action in WRITES + ("conflict", "unchanged"):
-            files[c.path] = {"sha256": sha256(c.new.encode()), "target": c.target}
-        elif c.action in ("remove", "orphan"):
+            entry = {
+                "sha256": sha256(c.new.encode()),
+                "target": c.target,
+                "spec_sha256": p.spec_sha256,
+                "stackgen": __version__,
+            }
+            before = files.get(c.path)
+            if journal and c.action != "unchanged" and before is not None:
+                hashes = [before["sha256"], *before.get("previous", [])]
+                previous = sorted(set(hashes) - {entry["sha256"]})
+                if previous:
+                    entry["previous"] = previous
+            files[c.path] = entry
+        elif c.action in ("remove", "orphan") and not journal:
             files.pop(c.path, None)
-    state = {
-        "format": STATE_FORMAT,
-        "stackgen": __version__,
-        "spec_sha256": p.spec_sha256,
-        "files": dict(sorted(files.items())),
-    }
-    if p.render_key:  # only a full render records it; any other write clears it
+    state = {"format": STATE_FORMAT, "stackgen": __version__, "files": dict(sorted(files.items()))}
+    if journal:
+        state["incomplete"] = True
+    elif p.render_key:  # only a completed full render records it; any other write clears it
         state["render_key"] = p.render_key
-    text = json.dumps(state, indent=2, sort_keys=False) + "\n"
-    target = p.out_dir / STATE_PATH
+    return (json.dumps(state, indent=2) + "\n").encode()
+
+
+def _current_state(out_dir: Path) -> bytes | None:
     try:
-        current = target.read_bytes()
+        return (out_dir / STATE_PATH).read_bytes()
     except OSError:
-        current = None
-    if current != text.encode():
-        _atomic_write(target, text.encode(), mode)
+        return None
+
+
+@contextmanager
+def _locked(out_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `.stackgen/` (the directory itself: no lock file to leave behind)."""
+    state_dir = out_dir / STATE_DIR
+    state_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(state_dir, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        try:
+            import fcntl
+        except ImportError:  # not a POSIX system: no lock
+            fcntl = None
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StackError(
+                    Problem(f"another stackgen render is writing {out_dir}", hint="wait for it to finish, then run again")
+                ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _verify(p: Plan) -> None:
+    """Under the lock: every file is still as plan() saw it (nobody wrote in between)."""
+    moved = []
+    for c in p.changes:
+        try:
+            now = (p.out_dir / c.path).read_bytes()
+        except FileNotFoundError:
+            now = None
+        if now != c.old:
+            moved.append(Problem(f"{c.path} changed while stackgen was rendering"))
+    if moved:
+        raise StackError(moved + [Problem("nothing was written", hint="run 'stackgen render' again")])
+
+
+def _sweep_temps(p: Plan) -> list[str]:
+    """Remove the temp files a killed render left beside the files stackgen manages."""
+    names: dict[Path, set[str]] = {p.out_dir / STATE_DIR: {"state.json"}}
+    for rel in [c.path for c in p.changes] + list(p.state.get("files", {})):
+        target = p.out_dir / rel
+        names.setdefault(target.parent, set()).add(target.name)
+    swept = []
+    for folder, managed in sorted(names.items()):
+        try:
+            entries = os.listdir(folder)
+        except OSError:
+            continue
+        for entry in sorted(entries):
+            m = _TEMP_NAME.fullmatch(entry)
+            if not m or re.sub(r"\.orig(\.[0-9]+)?$", "", m["name"]) not in managed:
+                continue
+            path = folder / entry
+            if stat.S_ISREG(os.lstat(path).st_mode):
+                path.unlink()
+                swept.append(str(path.relative_to(p.out_dir)))
+    return swept
+
+
+def _backup_path(target: Path, data: bytes) -> Path:
+    """<file>.orig, or .orig.1, .orig.2 ... when an earlier, different backup is in the way."""
+    for n in range(1000):
+        backup = target.with_name(target.name + (".orig" if n == 0 else f".orig.{n}"))
+        try:
+            st = os.lstat(backup)
+        except FileNotFoundError:
+            return backup
+        if stat.S_ISREG(st.st_mode) and backup.read_bytes() == data:
+            return backup  # the same version is kept already (a forced render ran before)
+    raise StackError(Problem(f"{target.name} has 1000 .orig backups already", hint="clean them up"))
+
+
+def _mode_of(target: Path, default: int) -> int:
+    """Keep the permissions of a file stackgen replaces (a user's chmod survives a render)."""
+    try:
+        return stat.S_IMODE(os.lstat(target).st_mode) & 0o777
+    except FileNotFoundError:
+        return default
+
+
+def _clean_rel(rel: object) -> bool:
+    if not isinstance(rel, str) or not rel or rel.startswith("/") or "\\" in rel or "\0" in rel:
+        return False
+    return all(part not in ("", ".", "..") for part in rel.split("/"))
 
 
 def _file_mode() -> int:
@@ -285,10 +456,10 @@ def _atomic_write(target: Path, data: bytes, mode: int) -> None:
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), mode)
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException:
         try:

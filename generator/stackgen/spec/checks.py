@@ -10,13 +10,17 @@ from __future__ import annotations
 import re
 from typing import Any, Callable, Iterable
 
-from ..errors import Problem, did_you_mean
+from ..errors import Problem, did_you_mean, shown
 from .loader import Document
 
 INVALID = object()
 YAML11_BOOLS = {"y", "yes", "n", "no", "on", "off", "true", "false"}
 NIX_KEYWORDS = {"if", "then", "else", "assert", "with", "let", "in", "rec", "inherit", "or"}
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")  # and lone surrogates
+# C0 and C1 controls (not \t \n), DEL, Unicode line separators, bidi overrides and isolates
+# ("Trojan Source": text that displays in another order than it reads), lone surrogates.
+CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+DECIMAL = re.compile(r"[-+]?(0|[1-9][0-9]*)")
 
 Checker = Callable[["Collector", tuple, Any], Any]
 
@@ -83,16 +87,19 @@ def string(
     regex = re.compile(pattern) if pattern else None
 
     def check(c: Collector, path: tuple, value: Any) -> Any:
-        if coerce_int and isinstance(value, int) and not isinstance(value, bool):
-            value = str(value)
+        if coerce_int:
+            value = _as_text(c, path, value)
+            if value is INVALID:
+                return value
         if not isinstance(value, str):
             return c.error(path, f"{dotted(path)} must be a string, not {kind_of(value)}", _quote_hint(c, path, value))
         if len(value) > max_len:
             return c.error(path, f"{dotted(path)} is longer than {max_len} characters")
         bad = CONTROL.search(value)
         if bad:
-            what = "a lone surrogate" if "\ud800" <= bad.group() <= "\udfff" else "the control character"
-            return c.error(path, f"{dotted(path)} contains {what} {bad.group()!r}")
+            ch = bad.group()
+            what = "a lone surrogate" if "\ud800" <= ch <= "\udfff" else "the bidirectional-text control" if BIDI.match(ch) else "the control character"
+            return c.error(path, f"{dotted(path)} contains {what} {ch!r}")
         if not allow_newlines and ("\n" in value or "\t" in value):
             return c.error(path, f"{dotted(path)} must be a single line")
         if regex and not regex.fullmatch(value):
@@ -100,6 +107,21 @@ def string(
         return value
 
     return check
+
+
+def _as_text(c: Collector, path: tuple, value: Any) -> Any:
+    """An integer written where text is expected, as the text written: `1234` is "1234", but
+    `0755` (octal 493 in YAML 1.1), `1:30` (base 60: 90), `0x1F` and `1_000` are errors."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return value
+    raw = c.raw(path)
+    if raw is not None and raw != str(value):
+        return c.error(
+            path,
+            f"{dotted(path)} is written {raw}, which YAML reads as the number {value}",
+            f'write "{raw}" to keep the text',
+        )
+    return str(value)
 
 
 def boolean(c: Collector, path: tuple, value: Any) -> Any:
@@ -119,9 +141,19 @@ def integer(lo: int, hi: int, what: str = "") -> Checker:
     def check(c: Collector, path: tuple, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             hint = None
+            raw = c.raw(path) or ""
             if isinstance(value, str) and value.strip().isdigit():
-                hint = f"write {value.strip()} without quotes"
+                quoted = raw[:1] in ("'", '"')
+                hint = f"write {value.strip()} without quotes" if quoted else f"write {int(value)} without leading zeros"
             return c.error(path, f"{dotted(path)} must be an integer{what}, not {kind_of(value)}", hint)
+        raw = c.raw(path)
+        if raw is not None and not DECIMAL.fullmatch(raw):
+            # YAML 1.1 reads 0755 as octal, 1:30 as base 60, 0x1F as hex, 1_000 with its '_'
+            return c.error(
+                path,
+                f"{dotted(path)} is written {raw}, which YAML reads as {value}",
+                "write it in plain decimal digits, without a leading 0, '0x', ':' or '_'",
+            )
         if not lo <= value <= hi:
             return c.error(path, f"{dotted(path)} {value} is out of range ({lo}..{hi})")
         return value
@@ -136,8 +168,10 @@ def enum(choices: Iterable, *, coerce_int: bool = False) -> Checker:
     choices = tuple(choices)
 
     def check(c: Collector, path: tuple, value: Any) -> Any:
-        if coerce_int and isinstance(value, int) and not isinstance(value, bool):
-            value = str(value)
+        if coerce_int:
+            value = _as_text(c, path, value)
+            if value is INVALID:
+                return value
         if isinstance(value, float):
             raw = c.raw(path)
             return c.error(
@@ -146,9 +180,9 @@ def enum(choices: Iterable, *, coerce_int: bool = False) -> Checker:
                 f"write \"{raw}\" (YAML reads {raw} as a number)",
             )
         if value not in choices:
-            shown = ", ".join(str(ch) for ch in choices)
+            listed = ", ".join(str(ch) for ch in choices)
             hint = did_you_mean(str(value), [str(ch) for ch in choices]) if isinstance(value, str) else None
-            return c.error(path, f"{dotted(path)} {value!r} is not supported; use one of: {shown}", hint)
+            return c.error(path, f"{dotted(path)} {value!r} is not supported; use one of: {listed}", hint)
         return value
 
     return check
@@ -267,7 +301,7 @@ def mapping(
             where = f"in {dotted(path)}" if path else "at the top level"
             c.error(
                 path + (key,),
-                f"unknown key '{key}' {where}",
+                f"unknown key '{shown(key)}' {where}",
                 did_you_mean(key, keys) or ("known keys: " + ", ".join(keys)),
                 at_key=True,
             )

@@ -7,17 +7,21 @@ depth, and remember where each value came from for error messages.
 
 from __future__ import annotations
 
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ..errors import Problem, StackError
+from ..errors import Problem, StackError, shown
 
 MAX_BYTES = 1024 * 1024  # a spec is a few KiB; a 1,000-service spec is ~100 KiB
-MAX_NODES = 200_000  # bounds alias expansion ("billion laughs")
+MAX_NODES = 100_000  # bounds alias expansion ("billion laughs"): ~30 MB; real specs have < 10,000
 MAX_DEPTH = 64
+COMPOSE_FRAMES = 4 * MAX_DEPTH + 100  # the composer takes 2 frames a level; _Builder reports depth
 
 Path_ = tuple  # a path into the document: ("services", "ollama", "port")
 
@@ -35,7 +39,6 @@ class Document:
     scalars: dict[Path_, str] = field(default_factory=dict)
     # problems found while loading that do not stop validation (duplicate keys)
     problems: list[Problem] = field(default_factory=list)
-    _lines: list[str] | None = field(default=None, repr=False, compare=False)
 
     def problem(self, path: Path_, message: str, hint: str | None = None, *, at_key: bool = False) -> Problem:
         """A Problem located at the value (or the key) of `path`, or the nearest parent known."""
@@ -49,12 +52,13 @@ class Document:
         line, col = pos
         return Problem(message, file=self.file, line=line, col=col, source_line=self.line_text(line), hint=hint)
 
+    @cached_property
+    def lines(self) -> list[str]:
+        return self.text.splitlines()
+
     def line_text(self, line: int) -> str | None:
-        if self._lines is None:  # split once: a spec with many errors quotes many lines
-            self._lines = self.text.splitlines()
-        lines = self._lines
-        if 1 <= line <= len(lines):
-            return lines[line - 1]
+        if 1 <= line <= len(self.lines):
+            return self.lines[line - 1]
         return None
 
 
@@ -74,6 +78,9 @@ def read_text(path: Path, display: str) -> str:
         raise StackError(Problem(f"cannot read {display}: {exc.strerror or exc}")) from None
     if len(raw) > MAX_BYTES:
         raise StackError(Problem(f"{display} is larger than {MAX_BYTES // 1024} KiB; a stack spec is a small text file", file=display))
+    encoding = _wide_encoding(raw)
+    if encoding:
+        raise StackError(Problem(f"the file is encoded as {encoding}, not UTF-8", file=display, hint="save the spec as UTF-8"))
     if b"\x00" in raw:
         raise StackError(Problem("the file contains NUL bytes: this is binary data, not a YAML spec", file=display))
     try:
@@ -93,6 +100,17 @@ def read_text(path: Path, display: str) -> str:
     return text
 
 
+def _wide_encoding(raw: bytes) -> str | None:
+    """UTF-16 or UTF-32, told by the byte-order mark or by the NULs of ASCII text in them."""
+    for bom, name in ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16")):
+        if raw.startswith(bom):
+            return name
+    head = raw[:64]
+    if len(head) >= 8 and (head[1::2].count(0) == len(head[1::2]) or head[0::2].count(0) == len(head[0::2])):
+        return "UTF-16"
+    return None
+
+
 def load(path: Path, display: str | None = None) -> Document:
     display = display if display is not None else str(path)
     return parse(read_text(path, display), display)
@@ -102,10 +120,12 @@ def parse(text: str, display: str) -> Document:
     doc = Document(file=display, text=text, data=None)
     loader, root = _compose(text, doc)
     try:
-        if root is None:
+        if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == f"{_CORE}null" and root.value == ""):
             raise StackError(Problem("the spec is empty", file=display, hint="start from 'stackgen init' or examples/minimal.yaml"))
-        builder = _Builder(loader, doc)
-        doc.data = builder.build(root, (), 0)
+        try:
+            doc.data = _Builder(loader, doc).build(root, (), 0)
+        except RecursionError:  # MAX_DEPTH stops it first; this is the belt to those braces
+            raise StackError(Problem(f"the document is nested too deeply (more than {MAX_DEPTH} levels)", file=display)) from None
     finally:
         loader.dispose()
     return doc
@@ -119,15 +139,20 @@ _FAST_LOADER = getattr(yaml, "CSafeLoader", None)
 
 
 def _compose(text: str, doc: Document) -> tuple[yaml.SafeLoader, yaml.Node | None]:
-    if _FAST_LOADER is not None and not yaml.reader.Reader.NON_PRINTABLE.search(text):
+    # libyaml accepts a tab after "key:", the pure-Python parser does not: tabs take the slow path
+    if _FAST_LOADER is not None and "\t" not in text and not yaml.reader.Reader.NON_PRINTABLE.search(text):
         fast = _FAST_LOADER(text)
         try:
             return fast, fast.get_single_node()
         except yaml.YAMLError:
             fast.dispose()
-    loader = yaml.SafeLoader(text)
     try:
-        return loader, loader.get_single_node()
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow anywhere
+        raise StackError(_reader_problem(exc, doc)) from None
+    try:
+        with _recursion_limit(COMPOSE_FRAMES):
+            return loader, loader.get_single_node()
     except RecursionError:
         problem = Problem(f"the document is nested too deeply (more than {MAX_DEPTH} levels)", file=doc.file)
     except yaml.MarkedYAMLError as exc:
@@ -136,6 +161,38 @@ def _compose(text: str, doc: Document) -> tuple[yaml.SafeLoader, yaml.Node | Non
         problem = Problem(f"invalid YAML: {exc}", file=doc.file)
     loader.dispose()
     raise StackError(problem)
+
+
+@contextmanager
+def _recursion_limit(frames: int):
+    """Let the YAML composer recurse only `frames` deeper than here. PyYAML's scanner slows
+    down with the square of the flow nesting, so `[[[[...` fails in a blink, not in seconds."""
+    depth, frame = 0, sys._getframe()
+    while frame is not None:
+        depth, frame = depth + 1, frame.f_back
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(min(old, depth + frames))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
+
+
+def _reader_problem(exc: yaml.reader.ReaderError, doc: Document) -> Problem:
+    # count lines the way Document.lines (str.splitlines) does: \r, \x85 and \u2028 break lines too
+    lines = doc.text[: exc.position].splitlines(keepends=True) or [""]
+    if lines[-1] != lines[-1].rstrip("\r\n\x85\u2028\u2029"):
+        line, col = len(lines) + 1, 1
+    else:
+        line, col = len(lines), len(lines[-1]) + 1
+    return Problem(
+        f"the file contains the character {chr(exc.character)!r}, which YAML does not allow",
+        file=doc.file,
+        line=line,
+        col=col,
+        source_line=doc.line_text(line),
+        hint="remove it; to put a control character in a value, write it as an escape inside double quotes",
+    )
 
 
 def _yaml_problem(exc: yaml.MarkedYAMLError, doc: Document) -> Problem:
@@ -157,6 +214,7 @@ class _Builder:
         self.loader = loader
         self.doc = doc
         self.nodes = 0
+        self.open_nodes: set[int] = set()  # ids of the collections being built (alias cycles)
 
     def build(self, node: yaml.Node, path: Path_, depth: int) -> Any:
         self.nodes += 1
@@ -170,56 +228,86 @@ class _Builder:
             )
         if depth > MAX_DEPTH:
             raise StackError(self.doc.problem(path, f"the document is nested too deeply (more than {MAX_DEPTH} levels)"))
+        self._check_tag(node)
         self.doc.value_marks.setdefault(path, _mark(node))
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path, depth)
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
-        self.doc.scalars[path] = f"{node.style}{node.value}{node.style}" if node.style else node.value  # libyaml: plain is ""
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            if id(node) in self.open_nodes:
+                raise StackError(self.doc.problem(path, "a recursive alias: this value contains itself"))
+            self.open_nodes.add(id(node))
+            try:
+                if isinstance(node, yaml.MappingNode):
+                    return self._mapping(node, path, depth)
+                return [self.build(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
+            finally:
+                self.open_nodes.discard(id(node))
+        # libyaml reports a plain scalar's style as "", the pure-Python parser as None
+        self.doc.scalars.setdefault(path, f"{node.style}{node.value}{node.style}" if node.style else node.value)
         try:
             return self.loader.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
-            line, col = _mark(node)
+            raise StackError(self._at(node, f"invalid value: {exc.problem}")) from None
+        except (ValueError, OverflowError) as exc:  # a timestamp that is not a date; a 5,000-digit number
+            message = f"invalid value: {exc}"
+            if node.tag == f"{_CORE}int":
+                message = f"invalid value: the number has {len(node.value)} characters; no value in a spec is that large"
+            hint = None
+            if node.tag == f"{_CORE}timestamp":
+                hint = f'YAML reads {node.value} as a date; write "{node.value}" to keep the text'
+            raise StackError(self._at(node, message, hint)) from None
+
+    def _at(self, node: yaml.Node, message: str, hint: str | None = None) -> Problem:
+        line, col = _mark(node)
+        return Problem(message, file=self.doc.file, line=line, col=col, source_line=self.doc.line_text(line), hint=hint)
+
+    def _check_tag(self, node: yaml.Node) -> None:
+        """Plain YAML only: an explicit tag (!!python/object, !!binary, !!set, !custom) is refused."""
+        allowed = _MAP_TAGS if isinstance(node, yaml.MappingNode) else _SEQ_TAGS if isinstance(node, yaml.SequenceNode) else _SCALAR_TAGS
+        if node.tag not in allowed:
+            tag = "!!" + node.tag[len(_CORE) :] if node.tag.startswith(_CORE) else node.tag
             raise StackError(
-                Problem(f"invalid value: {exc.problem}", file=self.doc.file, line=line, col=col, source_line=self.doc.line_text(line))
-            ) from None
-        except (ValueError, OverflowError) as exc:  # e.g. a timestamp that is not a date
-            line, col = _mark(node)
-            raise StackError(
-                Problem(f"invalid value: {exc}", file=self.doc.file, line=line, col=col, source_line=self.doc.line_text(line))
-            ) from None
+                self._at(node, f"the YAML tag {shown(tag)} is not allowed in a stack spec", "a spec holds plain strings, numbers, booleans, lists and mappings")
+            )
 
     def _mapping(self, node: yaml.MappingNode, path: Path_, depth: int) -> dict:
+        """A mapping, with `<<` merge keys: keys written here win over merged ones, and among
+        merged mappings the earlier wins (YAML's merge-key rules). Merged mappings are built
+        node by node like everything else, so they count towards MAX_NODES."""
         out: dict = {}
+        merges: list[yaml.Node] = []
         problems: list[Problem] = []
-        # `<<` merge keys are flattened by PyYAML's flatten_mapping; reuse it.
-        self.loader.flatten_mapping(node)
+        seen: dict[str, int] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                line, col = _mark(key_node)
+                problems.append(self._at(key_node, "a key must be a plain string"))
+                continue
+            self._check_tag(key_node)
+            # the text the user wrote, also for `yes:` or `1:` keys, so errors quote it
+            key = "<<" if key_node.tag == f"{_CORE}merge" else key_node.value
+            if key in seen:
                 problems.append(
-                    Problem("a key must be a plain string", file=self.doc.file, line=line, col=col, source_line=self.doc.line_text(line))
+                    self._at(key_node, f"duplicate key '{shown(key)}' (first defined on line {seen[key]})", "remove one of the two")
                 )
                 continue
-            key = self.loader.construct_object(key_node)
-            if not isinstance(key, str):
-                # `yes:` / `1:` as keys: keep the text the user wrote so errors quote it.
-                key = key_node.value
-            if key in out:
-                line, col = _mark(key_node)
-                first = self.doc.key_marks.get(path + (key,), (None, None))[0]
-                problems.append(
-                    Problem(
-                        f"duplicate key '{key}'" + (f" (first defined on line {first})" if first else ""),
-                        file=self.doc.file,
-                        line=line,
-                        col=col,
-                        source_line=self.doc.line_text(line),
-                        hint="remove one of the two",
-                    )
-                )
+            seen[key] = _mark(key_node)[0]
+            if key_node.tag == f"{_CORE}merge":
+                merges.extend(value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node])
                 continue
-            self.doc.key_marks[path + (key,)] = _mark(key_node)
+            self.doc.key_marks.setdefault(path + (key,), _mark(key_node))
             out[key] = self.build(value_node, path + (key,), depth + 1)
+        for source in merges:
+            if not isinstance(source, yaml.MappingNode):
+                problems.append(self._at(source, "a '<<' merge key takes a mapping or a list of mappings (usually an *alias)"))
+                continue
+            if id(source) in self.open_nodes:
+                problems.append(self._at(source, "a mapping merges itself (a '<<' alias to a mapping that contains it)"))
+                continue
+            for key, value in self.build(source, path, depth).items():
+                out.setdefault(key, value)
         self.doc.problems.extend(problems)
         return out
+
+
+_CORE = "tag:yaml.org,2002:"
+_MAP_TAGS = {f"{_CORE}map"}
+_SEQ_TAGS = {f"{_CORE}seq"}
+_SCALAR_TAGS = {f"{_CORE}{t}" for t in ("str", "int", "float", "bool", "null", "timestamp", "merge")}

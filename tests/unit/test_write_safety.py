@@ -1,0 +1,288 @@
+"""The writer never loses a user's work and never writes outside the output directory:
+stale temp files, interrupted renders, --only, symlinks, directories and FIFOs in the way,
+read-only trees, repeated --force, file modes, a damaged or hostile state file, a second
+render running at the same time, and files that change while a render runs."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import EXAMPLES, require_tool
+from stackgen import write
+from stackgen.cli import cli
+from stackgen.errors import StackError
+from stackgen.render import render_tree
+from stackgen.spec import load_spec
+
+SMALL = """\
+version: 1
+name: small
+systems: [x86_64-linux]
+env:
+  MODE: one
+targets: [devshell, mirrors]
+"""
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    (tmp_path / "stack.yaml").write_text(SMALL)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def run(*args: str):
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    assert "Traceback" not in result.output
+    return result
+
+
+def state(root: Path) -> dict:
+    return json.loads((root / ".stackgen/state.json").read_text())
+
+
+def edit_spec(root: Path, old: str, new: str) -> None:
+    spec = root / "stack.yaml"
+    spec.write_text(spec.read_text().replace(old, new))
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_state_records_hash_target_spec_and_version_per_file(project):
+    assert run("render").exit_code == 0
+    files = state(project)["files"]
+    assert sorted(files) == ["env/mirrors.sh", "flake.nix", "nix/devshell.nix"]
+    spec_hash = load_spec(project / "stack.yaml", "stack.yaml").source_sha256
+    for rel, entry in files.items():
+        assert entry["sha256"] == write.sha256((project / rel).read_bytes())
+        assert entry["spec_sha256"] == spec_hash and entry["stackgen"]
+    assert files["env/mirrors.sh"]["target"] == "mirrors" and files["flake.nix"]["target"] == "flake"
+
+
+def test_only_records_the_spec_per_target(project):
+    assert run("render").exit_code == 0
+    first = state(project)["files"]
+    edit_spec(project, "name: small", "name: small\nmirrors:\n  pypi: https://pypi.example.org/simple")
+    assert run("render", "--only", "mirrors").exit_code == 0
+    second = state(project)["files"]
+    assert second["env/mirrors.sh"]["spec_sha256"] != first["env/mirrors.sh"]["spec_sha256"]
+    # the Nix files were not rendered from the new spec, and the state says so
+    assert second["nix/devshell.nix"] == first["nix/devshell.nix"]
+    assert second["flake.nix"] == first["flake.nix"]
+    result = run("render", "--check")
+    assert result.exit_code == 1 and "update   nix/devshell.nix" in result.output
+
+
+def test_stale_temp_files_are_swept_and_others_left_alone(project):
+    assert run("render").exit_code == 0
+    stale = [project / "nix/.devshell.nix.k3j_9x0a.tmp", project / ".stackgen/.state.json.ab12cd34.tmp", project / ".flake.nix.orig.zzzzzzzz.tmp"]
+    mine = [project / "nix/.notes.k3j_9x0a.tmp", project / "nix/devshell.nix.tmp", project / ".flake.nix.NOTRANDOM.tmp"]
+    for path in stale + mine:
+        path.write_text("half a file")
+    assert run("render", "--check").exit_code == 0, "temp files are not outputs: --check ignores them"
+    edit_spec(project, "MODE: one", "MODE: two")
+    result = run("render")
+    assert result.exit_code == 0, result.output
+    for path in stale:
+        assert not path.exists()
+        assert f"removed {path.relative_to(project)} (left by an interrupted render)" in result.output
+    assert all(path.read_text() == "half a file" for path in mine)
+
+
+def test_interrupted_render_is_taken_over_by_a_render_of_another_spec(project):
+    """The journal: state is rewritten before the files, so files a killed render left
+    behind are known to be stackgen's even when the next render is of the old spec."""
+    assert run("render").exit_code == 0
+    old = tree(project)
+    edit_spec(project, "MODE: one", "MODE: two")
+    loaded = load_spec(project / "stack.yaml", "stack.yaml")
+    p = write.plan(project, render_tree(loaded), loaded.source_sha256)
+    journal = json.loads(write._state_bytes(p, journal=True))
+    assert journal["incomplete"] is True
+    (project / ".stackgen/state.json").write_text(json.dumps(journal))
+    new_devshell = next(c for c in p.changes if c.path == "nix/devshell.nix").new
+    (project / "nix/devshell.nix").write_text(new_devshell)  # killed after this one file
+
+    edit_spec(project, "MODE: two", "MODE: one")  # the user goes back to the old spec
+    result = run("render")
+    assert result.exit_code == 0, result.output
+    assert "update   nix/devshell.nix" in result.output
+    now = tree(project)
+    assert {k: v for k, v in now.items() if not k.startswith(".stackgen")} == {k: v for k, v in old.items() if not k.startswith(".stackgen")}
+    assert "incomplete" not in state(project)
+    assert all("previous" not in e for e in state(project)["files"].values())
+
+
+def test_force_twice_keeps_both_hand_edits(project):
+    assert run("render").exit_code == 0
+    target = project / "nix/devshell.nix"
+    for mode, edit in (("two", "# first edit\n"), ("three", "# second edit\n")):
+        target.write_text(target.read_text() + edit)
+        (project / "stack.yaml").write_text(SMALL.replace("MODE: one", f"MODE: {mode}"))
+        result = run("render", "--force")
+        assert result.exit_code == 0, result.output
+    assert (project / "nix/devshell.nix.orig").read_text().endswith("# first edit\n")
+    assert (project / "nix/devshell.nix.orig.1").read_text().endswith("# second edit\n")
+    assert "kept your version as nix/devshell.nix.orig.1" in result.output
+
+
+def test_a_users_file_mode_survives_an_update(project):
+    assert run("render").exit_code == 0
+    target = project / "env/mirrors.sh"
+    target.chmod(0o755)
+    edit_spec(project, "name: small", "name: small\nmirrors:\n  pypi: https://pypi.example.org/simple")
+    assert run("render").exit_code == 0
+    assert "pypi.example.org" in target.read_text()
+    assert stat.S_IMODE(target.stat().st_mode) == 0o755
+
+
+@pytest.mark.parametrize("link", ["nix", ".stackgen", "flake.nix"])
+def test_symlinks_in_the_output_tree_are_refused(project, tmp_path_factory, link):
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "flake.nix").write_text("precious\n")
+    (project / link).symlink_to(outside / "flake.nix" if link == "flake.nix" else outside)
+    result = run("render")
+    assert result.exit_code == 1
+    assert "is a symbolic link" in result.stderr
+    assert tree(outside) == {"flake.nix": b"precious\n"}
+    assert not (project / "env").exists(), "a refused render writes nothing"
+
+
+def test_a_directory_where_a_file_goes_is_an_error(project):
+    (project / "flake.nix").mkdir()
+    result = run("render")
+    assert result.exit_code == 1
+    assert result.stderr == "error: flake.nix is a directory where stackgen renders a file\n  hint: move it away\n"
+    assert not (project / "nix").exists()
+
+
+def test_a_fifo_where_a_file_goes_is_an_error_not_a_hang(project):
+    os.mkfifo(project / "flake.nix")
+    result = run("render")
+    assert result.exit_code == 1
+    assert "flake.nix is not a regular file" in result.stderr
+
+
+def test_an_output_path_that_is_a_file_is_an_error(project):
+    (project / "out").write_text("")
+    result = run("render", "-o", "out")
+    assert result.exit_code == 2  # click's own check of -o: a usage error
+    assert "Directory 'out' is a file." in result.stderr
+    with pytest.raises(StackError, match="exists and is not a directory"):
+        write.plan(project / "out", [], "")
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        {"../outside": {"sha256": "0" * 64}},
+        {"/etc/passwd": {"sha256": "0" * 64}},
+        {".stackgen/state.json": {"sha256": "0" * 64}},
+        {"flake.nix": {"sha256": "not a hash"}},
+        {"flake.nix": {"sha256": "0" * 64, "previous": "x"}},
+    ],
+)
+def test_a_hostile_or_damaged_state_file_is_refused(project, files):
+    (project / ".stackgen").mkdir()
+    (project / ".stackgen/state.json").write_text(json.dumps({"format": 1, "files": files}))
+    result = run("render")
+    assert result.exit_code == 1
+    assert "state.json is damaged" in result.stderr and "hint: delete it" in result.stderr
+    assert sorted(p.name for p in project.iterdir()) == [".stackgen", "stack.yaml"]
+
+
+def test_a_second_render_at_the_same_time_is_refused(project):
+    assert run("render").exit_code == 0
+    edit_spec(project, "MODE: one", "MODE: two")
+    fd = os.open(project / ".stackgen", os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        result = run("render")
+    finally:
+        os.close(fd)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: another stackgen render is writing .")
+    assert 'MODE = "one"' in (project / "nix/devshell.nix").read_text()
+    assert run("render").exit_code == 0
+
+
+def test_a_file_edited_during_the_render_is_not_overwritten(project):
+    assert run("render").exit_code == 0
+    edit_spec(project, "MODE: one", "MODE: two")
+    loaded = load_spec(project / "stack.yaml", "stack.yaml")
+    p = write.plan(project, render_tree(loaded), loaded.source_sha256)
+    (project / "nix/devshell.nix").write_text("# the user saved this just now\n")
+    with pytest.raises(StackError, match="nix/devshell.nix changed while stackgen was rendering"):
+        write.apply(p)
+    assert (project / "nix/devshell.nix").read_text() == "# the user saved this just now\n"
+
+
+def run_without_write_rights(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """Run the CLI in a process that file permissions apply to: as root, one without the
+    capabilities that let root write anywhere (setpriv drops them from the bounding set)."""
+    cmd = [sys.executable, "-m", "stackgen", *args]
+    if os.geteuid() == 0:
+        setpriv = require_tool("setpriv", "runs stackgen as a root without CAP_DAC_OVERRIDE")
+        cmd = [setpriv, "--bounding-set=-dac_override,-dac_read_search,-fowner", *cmd]
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+
+
+@pytest.fixture
+def readonly(tmp_path):
+    (tmp_path / "stack.yaml").write_text(SMALL)
+    out = tmp_path / "out"
+    out.mkdir()
+    yield tmp_path, out
+    for path in [out, *out.rglob("*")]:
+        if path.is_dir():
+            path.chmod(0o755)
+
+
+def make_read_only(out: Path) -> None:
+    for path in [out, *out.rglob("*")]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+
+
+def test_read_only_output_directory_is_a_clean_error(readonly):
+    root, out = readonly
+    make_read_only(out)
+    proc = run_without_write_rights(["render", "-o", "out"], root)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: cannot write .stackgen in out: Permission denied\n"), proc.stderr
+    assert list(out.iterdir()) == []
+
+
+def test_an_up_to_date_read_only_tree_renders_and_checks(readonly):
+    root, out = readonly
+    proc = subprocess.run([sys.executable, "-m", "stackgen", "render", "-o", "out"], cwd=root, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    make_read_only(out)
+    for args in (["render", "-o", "out"], ["render", "--check", "-o", "out"]):
+        proc = run_without_write_rights(args, root)
+        assert proc.returncode == 0, proc.stderr
+    (root / "stack.yaml").write_text(SMALL.replace("MODE: one", "MODE: two"))
+    proc = run_without_write_rights(["render", "-o", "out"], root)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: cannot write .stackgen/state.json in out: Permission denied\n"), proc.stderr
+    assert 'MODE = "one"' in (out / "nix/devshell.nix").read_text()
+
+
+def test_examples_render_clean_twice(tmp_path):
+    shutil.copy(EXAMPLES / "ai-stack.yaml", tmp_path / "stack.yaml")
+    for _ in range(2):
+        result = CliRunner().invoke(cli, ["render", str(tmp_path / "stack.yaml")], catch_exceptions=False)
+        assert result.exit_code == 0
+    assert not list(tmp_path.rglob("*.tmp")) and not list(tmp_path.rglob("*.orig"))
