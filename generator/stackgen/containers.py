@@ -1,8 +1,10 @@
-"""What each declared service looks like as a container, for the compose and quadlet targets.
+"""What each declared service looks like as a container, for the compose, quadlet and
+home-manager targets.
 
 One table of pinned images and one function, `plan`, that turns the spec into a list of
-`Container`s. The two targets only serialize that list (compose YAML, Quadlet INI); neither
-decides anything about images, ports, health or secrets on its own.
+`Container`s. The targets only serialize that list (compose YAML, Quadlet INI, home-manager's
+`services.podman.containers`); none decides anything about images, ports, health or secrets
+on its own.
 
 Strings here are the values the container must see. Each serializer escapes them for its
 own format (compose interpolation, systemd specifiers and quoting).
@@ -11,7 +13,7 @@ own format (compose interpolation, systemd specifiers and quoting).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Collection
 
 from . import mirrordata
 from .spec.model import Service, Spec
@@ -74,24 +76,41 @@ class Container:
     gpu: bool = False
     depends_on: tuple[str, ...] = ()  # kinds that must be healthy first
     init_sql: str | None = None  # postgres: run once on an empty data volume
+    host_network: bool = False  # shares the host's network: publishes nothing, listens on the service's host
 
 
 def secret_path(name: str) -> str:
     return f"{SECRETS_DIR}/{name}"
 
 
-def plan(spec: Spec, peer: Callable[[str], str]) -> list[Container]:
+HOST_NETWORK_KINDS = ("open-webui",)  # services that can run on the host's network
+
+
+def plan(spec: Spec, peer: Callable[[str], str], host_network: Collection[str] = ()) -> list[Container]:
     """The spec's services as containers. `peer(kind)` is the host name another container
-    reaches that service by (the compose service name, or the Quadlet container name)."""
-    return [_BUILDERS[kind](spec, svc, peer) for kind, svc in spec.services.items()]
+    reaches that service by (the compose service name, or the Quadlet container name).
+
+    Kinds in `host_network` (only HOST_NETWORK_KINDS) share the host's network, for a client of
+    a service that is not a container (home-manager's native Ollama): such a container publishes
+    no port, listens on the service's own address and port, and reaches every peer at the
+    address that peer listens on or is published on (`Service.local_url`), not through `peer`.
+    """
+    unsupported = set(host_network) - set(HOST_NETWORK_KINDS)
+    if unsupported:
+        raise AssertionError(f"no host-network container for {sorted(unsupported)}")
+    return [
+        _open_webui(spec, svc, peer, host_network=True) if kind in host_network else _BUILDERS[kind](spec, svc, peer)
+        for kind, svc in spec.services.items()
+    ]
 
 
 def _base(spec: Spec, svc: Service, internal: int, health: Health, **kw) -> Container:
+    published = [(svc.host, svc.port, internal), *kw.pop("extra_ports", ())]
     return Container(
         kind=svc.kind,
         image=svc.image or default_image(svc),
         health=health,
-        ports=tuple((_address(host), port, inner) for host, port, inner in [(svc.host, svc.port, internal), *kw.pop("extra_ports", ())]),
+        ports=() if kw.get("host_network") else tuple((_address(host), port, inner) for host, port, inner in published),
         volumes=((f"{svc.kind}-data", kw.pop("data")),) if "data" in kw else (),
         gpu=svc.gpu,
         **kw,
@@ -228,18 +247,26 @@ def _qdrant(spec: Spec, svc: Service, peer) -> Container:
         extra_ports=((svc.host, svc.options["grpc_port"], 6334),),
         data="/qdrant/storage",
         secrets=(secret,) if secret else (),
+        env={"QDRANT__TELEMETRY_DISABLED": "true"},
         command=command,
     )  # fmt: skip
 
 
-def _open_webui(spec: Spec, svc: Service, peer) -> Container:
-    env = {}
+def _open_webui(spec: Spec, svc: Service, peer, host_network: bool = False) -> Container:
+    # The image sets these too; a replacement `image:` may not.
+    env = {"SCARF_NO_ANALYTICS": "True", "DO_NOT_TRACK": "True", "ANONYMIZED_TELEMETRY": "False"}
     depends = []
+    url = "http://127.0.0.1:8080"
+    if host_network:  # listen where the published port would have been
+        env.update(HOST=_address(svc.host), PORT=str(svc.port))
+        url = svc.local_url
     if spec.has("ollama"):
-        env["OLLAMA_BASE_URL"] = f"http://{peer('ollama')}:11434"
+        ollama = spec.services["ollama"]
+        env["OLLAMA_BASE_URL"] = ollama.local_url if host_network else f"http://{peer('ollama')}:11434"
         depends.append("ollama")
     if spec.has("llama-cpp"):
-        env["OPENAI_API_BASE_URL"] = f"http://{peer('llama-cpp')}:8080/v1"
+        llama = spec.services["llama-cpp"]
+        env["OPENAI_API_BASE_URL"] = (llama.local_url if host_network else f"http://{peer('llama-cpp')}:8080") + "/v1"
         depends.append("llama-cpp")
     secret = _secret(svc, "secret_key_file")
     # Without a key file the image generates one; keep it in the data volume so sessions
@@ -248,11 +275,12 @@ def _open_webui(spec: Spec, svc: Service, peer) -> Container:
     env.update(_mirror_env(spec, hf=True, pypi=True))
     return _base(
         spec, svc, 8080,
-        Health("curl -fsS http://127.0.0.1:8080/health >/dev/null", start_period="120s"),
+        Health(f"curl -fsS {url}/health >/dev/null", start_period="120s"),
         data="/app/backend/data",
         secrets=(secret,) if secret else (),
         env=env,
         depends_on=tuple(depends),
+        host_network=host_network,
     )  # fmt: skip
 
 

@@ -94,3 +94,17 @@ def systemd_word(value: object) -> str:
 
 def systemd_words(values: Iterable[object]) -> str:
     return " ".join(systemd_word(v) for v in values)
+
+
+def hm_quadlet_env(value: object) -> str:
+    """A value of home-manager's `services.podman.containers.<name>.environment`.
+
+    home-manager writes `Environment=NAME=value` into the Quadlet unit, quoting it only when it
+    holds whitespace, and Quadlet hands it on to ExecStart=, where systemd expands `%` and `$`:
+    those are doubled. Whitespace, quotes and backslashes, which the two quoting layers would
+    change, are refused (spec validation keeps them out of every value that gets here).
+    """
+    text = _systemd_checked(value)
+    if re.search(r"[\s\"'\\]", text):
+        raise ValueError(f"not representable as a home-manager container environment value: {text!r}")
+    return text.replace("%", "%%").replace("$", "$$")

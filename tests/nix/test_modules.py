@@ -132,9 +132,89 @@ def test_home_module_containers(tmp_path, nix):
     for name, c in containers.items():
         assert ":latest" not in c["image"]
         assert all(p.startswith("127.0.0.1:") for p in c.get("ports", [])), name
-    assert containers["ai-stack-postgres"]["environment"] == {"POSTGRES_HOST_AUTH_METHOD": "trust"}
+    assert containers["ai-stack-postgres"]["environment"] == {"POSTGRES_DB": "aidb", "POSTGRES_HOST_AUTH_METHOD": "trust"}
     assert cfg["stackgen"]["ollamaModels"] == ["llama3.2:3b", "qwen2.5:7b"]
     assert cfg["systemd"]["user"]["services"]["ollama-models"]["Unit"]["After"] == ["ollama.service"]
+    # Ollama is home-manager's own user service, not a container: Open WebUI shares the host's
+    # network to reach it on loopback, and depends on its unit.
+    assert "ai-stack-ollama" not in containers
+    webui = containers["ai-stack-open-webui"]
+    assert webui["network"] == ["host"] and "ports" not in webui
+    assert webui["environment"]["OLLAMA_BASE_URL"] == "http://127.0.0.1:11434"
+    assert webui["environment"]["OPENAI_API_BASE_URL"] == "http://127.0.0.1:8080/v1"  # llama.cpp's published port
+    assert webui["extraConfig"]["Unit"]["Requires"] == ["ollama.service", "podman-ai-stack-llama-cpp.service"]
+    assert webui["extraConfig"]["Container"]["HealthCmd"] == "curl -fsS http://127.0.0.1:3000/health >/dev/null"
+
+
+# Password and environment files with the characters systemd would expand.
+HM_SECRETS = {
+    "postgres.passwordFile": "/run/secrets/pg%pass$x",
+    "redis.passwordFile": "/run/secrets/r${HOME}",
+    "qdrant.environmentFile": "/run/q%h.env",
+    "openWebui.environmentFile": "/run/w$x.env",
+}
+
+
+def home_container_cases() -> list[str]:
+    from stackgen.spec import load_spec
+
+    cases = [case for case, kind in module_cases() if kind == "home"]
+    return [case for case in cases if set(load_spec(CASES[case], CASES[case].name).services) - {"ollama"}]
+
+
+@pytest.mark.parametrize("secrets", ["none", "set"])
+@pytest.mark.parametrize("case", home_container_cases())
+def test_home_containers_are_the_planned_containers(case, secrets, tmp_path, nix):
+    """Each `services.podman.containers` entry is containers.plan()'s Container, escaped for
+    home-manager's Quadlet unit, with the password files the `stackgen.*` options name."""
+    from dataclasses import replace
+
+    from stackgen import containers as ctrs
+    from stackgen.escape import hm_quadlet_env, systemd_raw, systemd_words
+    from stackgen.spec import load_spec
+    from stackgen.targets.compose import port_binding
+
+    render_spec(CASES[case], tmp_path)
+    files = HM_SECRETS if secrets == "set" else dict.fromkeys(HM_SECRETS)
+    settings = " ".join(f"stackgen.{name} = {nix_literal(path)};" for name, path in files.items())
+    wrapper = tmp_path / "with-secrets.nix"
+    wrapper.write_text(f"{{ imports = [ ./nix/home.nix ]; config = {{ {settings} }}; }}")
+    got = stub_eval(nix, wrapper)["services"]["podman"]["containers"]
+
+    spec = load_spec(CASES[case], CASES[case].name)
+    password = {"postgres": files["postgres.passwordFile"], "redis": files["redis.passwordFile"]}
+    services = {}
+    for kind, svc in spec.services.items():
+        options = {**svc.options, **{k: None for k in ("password_file", "api_key_file", "secret_key_file") if k in svc.options}}
+        if kind in password:
+            options["password_file"] = password[kind]
+        services[kind] = replace(svc, options=options)
+    host_network = ("open-webui",) if spec.has("ollama") else ()
+    plan = ctrs.plan(replace(spec, services=services), lambda kind: f"{spec.name}-{kind}", host_network)
+    assert sorted(got) == sorted(f"{spec.name}-{c.kind}" for c in plan if c.kind != "ollama")
+    for ctr in plan:
+        if ctr.kind == "ollama":
+            continue
+        c = got[f"{spec.name}-{ctr.kind}"]
+        assert c["image"] == systemd_raw(ctr.image)
+        assert c.get("ports", []) == [port_binding(*p) for p in ctr.ports]
+        assert c.get("environment", {}) == {k: hm_quadlet_env(v) for k, v in ctr.env.items()}
+        assert c.get("exec") == (systemd_words(ctr.command) if ctr.command else None)
+        assert c.get("devices", []) == ([ctrs.GPU_DEVICE] if ctr.gpu else [])
+        assert c["extraConfig"]["Container"]["HealthCmd"] == systemd_raw(ctr.health.command)
+        assert c["extraConfig"]["Container"]["Notify"] == "healthy"
+        mounts = [f"{spec.name}-{name}.volume:{path}" for name, path in ctr.volumes]
+        mounts += [systemd_raw(f"{host}:{path}:ro") for host, path in ctr.binds]
+        mounts += [systemd_raw(f"{host}:{ctrs.secret_path(name)}:ro") for name, host in ctr.secrets]
+        assert [m for m in c["volumes"] if "-postgres-init.sql:" not in m] == mounts
+        env_file = files.get({"qdrant": "qdrant.environmentFile", "open-webui": "openWebui.environmentFile"}.get(ctr.kind, ""))
+        assert c.get("environmentFile", []) == ([systemd_raw(env_file)] if env_file else [])
+
+
+def nix_literal(value: str | None) -> str:
+    from stackgen.escape import nix_value
+
+    return nix_value(value)
 
 
 # --- the real module system -------------------------------------------------------------

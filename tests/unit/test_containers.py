@@ -19,7 +19,7 @@ import yaml
 
 from conftest import golden_cases, render_spec, render_text, require_tool
 from stackgen import containers
-from stackgen.escape import compose_str, systemd_raw, systemd_word
+from stackgen.escape import compose_str, hm_quadlet_env, systemd_raw, systemd_word
 from stackgen.spec import load_spec
 
 CASES = golden_cases()
@@ -299,3 +299,29 @@ def test_systemd_escapes():
             systemd_raw(bad)
     with pytest.raises(ValueError):
         systemd_word("a\rb")
+
+
+def test_home_manager_environment_values():
+    # home-manager writes Environment=NAME=value unquoted (no whitespace): only systemd's two
+    # expansions need doubling; what its quoting would change is refused.
+    assert hm_quadlet_env("https://h/a%20b$c${d}") == "https://h/a%%20b$$c$${d}"
+    for bad in ("a b", 'a"b', "a'b", "a\\b", "a\nb"):
+        with pytest.raises(ValueError):
+            hm_quadlet_env(bad)
+
+
+# ---------------------------------------------------------------- host network (home-manager)
+
+
+def test_open_webui_on_the_host_network_reaches_its_peers_where_the_host_does():
+    spec = load_spec(CASES["unstable"], CASES["unstable"].name)  # ollama and open-webui on 0.0.0.0
+    plan = {c.kind: c for c in containers.plan(spec, peer=lambda kind: f"x-{kind}", host_network=("open-webui",))}
+    webui = plan["open-webui"]
+    assert webui.host_network and webui.ports == ()
+    assert webui.env["HOST"] == "0.0.0.0" and webui.env["PORT"] == "8088"
+    assert webui.env["OLLAMA_BASE_URL"] == "http://127.0.0.1:11434"
+    assert webui.env["OPENAI_API_BASE_URL"] == "http://127.0.0.1:8080/v1"
+    assert webui.health.command == "curl -fsS http://127.0.0.1:8088/health >/dev/null"
+    assert not plan["llama-cpp"].host_network and plan["llama-cpp"].ports == (("127.0.0.1", 8080, 8080),)
+    with pytest.raises(AssertionError):
+        containers.plan(spec, peer=lambda kind: kind, host_network=("ollama",))

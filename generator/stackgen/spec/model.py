@@ -74,6 +74,14 @@ class Service:
     def exposed(self) -> bool:
         return self.host not in ("127.0.0.1", "::1", "localhost")
 
+    @property
+    def local_url(self) -> str:
+        """How a client on the same machine reaches the service: http://<address>:<port>."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "localhost") else "[::1]" if self.host == "::" else self.host
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
 
 @dataclass(frozen=True)
 class Spec:

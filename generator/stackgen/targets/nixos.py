@@ -46,7 +46,7 @@ def render(spec: Spec, tpl: Templates) -> dict[str, str]:
             containers=any(t in spec.targets for t in CONTAINER_TARGETS),
             llama=llama_cpp(llama) if llama else None,
             postgres=postgres(spec.services["postgres"]) if spec.has("postgres") else None,
-            ollama_url=local_url(spec.services["ollama"]) if spec.has("ollama") else None,
+            ollama_url=spec.services["ollama"].local_url if spec.has("ollama") else None,
             firewall=sorted(firewall_ports(spec)),
             redis_bind=bind_address(spec.services["redis"]) if spec.has("redis") else None,
         )
@@ -64,14 +64,6 @@ def copy_modules(kind: str, names: list[str]) -> dict[str, str]:
     """modules/<kind>/<name> -> nix/modules/<kind>/<name>, so the rendered tree is self-contained."""
     root = resource_root("modules") / kind
     return {f"nix/modules/{kind}/{name}": (root / name).read_text() for name in names}
-
-
-def local_url(svc: Service) -> str:
-    """How a client on the same machine reaches `svc`."""
-    host = "127.0.0.1" if svc.host in ("0.0.0.0", "localhost") else "[::1]" if svc.host == "::" else svc.host
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    return f"http://{host}:{svc.port}"
 
 
 def bind_address(svc: Service) -> str:

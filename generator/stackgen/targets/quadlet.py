@@ -11,7 +11,7 @@ means what compose's `condition: service_healthy` means.
 from __future__ import annotations
 
 from .. import __version__, containers
-from ..containers import Container
+from ..containers import Container, Health
 from ..escape import systemd_raw, systemd_words
 from ..render import Templates
 from ..spec.model import Spec
@@ -55,8 +55,19 @@ def _container(stack: str, network: str, ctr: Container, init_sql: str) -> list[
     c += [("Environment", systemd_words([f"{k}={v}"])) for k, v in ctr.env.items()]
     if ctr.command:
         c.append(("Exec", systemd_words(ctr.command)))
-    h = ctr.health
-    c += [
+    c += health_entries(ctr.health)
+    service = [("Restart", "on-failure"), ("TimeoutStartSec", START_TIMEOUT)]
+    return [("Unit", unit), ("Container", c), ("Service", service), ("Install", [("WantedBy", "default.target")])]
+
+
+# The first start pulls the image, and Notify=healthy waits for the healthcheck too;
+# systemd's default start timeout is 90 s.
+START_TIMEOUT = "900"
+
+
+def health_entries(h: Health) -> list[tuple[str, str]]:
+    """[Container] keys for the healthcheck; Notify=healthy: the unit is started once it passes."""
+    return [
         ("HealthCmd", systemd_raw(h.command)),
         ("HealthInterval", h.interval),
         ("HealthTimeout", h.timeout),
@@ -64,11 +75,6 @@ def _container(stack: str, network: str, ctr: Container, init_sql: str) -> list[
         ("HealthStartPeriod", h.start_period),
         ("Notify", "healthy"),
     ]
-    service = [
-        ("Restart", "on-failure"),
-        ("TimeoutStartSec", "900"),  # the first start pulls the image; systemd's default is 90 s
-    ]
-    return [("Unit", unit), ("Container", c), ("Service", service), ("Install", [("WantedBy", "default.target")])]
 
 
 def _unit(spec: Spec, what: str, sections: list[Section]) -> str:

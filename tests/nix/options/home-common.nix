@@ -9,6 +9,8 @@ let
   strList = opt (types.listOf types.str) [ ];
   primitive = types.nullOr (types.oneOf [ types.bool types.int types.str types.path ]);
   primitiveAttrs = types.attrsOf (types.either primitive (types.listOf primitive));
+  # podman-lib.extraConfigType: INI sections of the generated Quadlet unit
+  extraConfigType = types.attrsOf (types.attrsOf (types.oneOf [ primitiveAttrs (types.listOf primitive) primitive ]));
   unitValue = types.oneOf [ types.str types.int types.bool types.path types.package (types.listOf types.str) ];
 in
 {
@@ -56,6 +58,7 @@ in
             apply = value: if lib.isString value then [ value ] else value;
           };
           extraPodmanArgs = strList;
+          extraConfig = opt extraConfigType { };
           autoStart = opt types.bool true;
         };
       })) { };

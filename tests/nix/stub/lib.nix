@@ -38,7 +38,8 @@ rec {
     either = _: typeOf1 "either";
   };
 
-  inherit (builtins) elem filter concatStringsSep genList;
+  inherit (builtins) elem filter concatStringsSep genList replaceStrings;
+  concatMapStrings = f: xs: concatStringsSep "" (map f xs);
   all = builtins.all;
   toList = x: if builtins.isList x then x else [ x ];
   getName = x: x.pname or (builtins.parseDrvName x.name).name;

@@ -13,26 +13,26 @@ let
   cfg = config.stackgen;
   # A secret is named by its path as a string; a Nix path would copy it into the store.
   secretFile = types.nullOr (types.strMatching "/.+");
+  # Quadlet hands a volume source and an environment file to ExecStart=, where systemd expands
+  # `%` and `$`; doubled, they stay literal.
+  unitRaw = lib.replaceStrings [ "%" "$" ] [ "%%" "$$" ];
   # Run once by the postgres image on an empty data volume.
   postgresInit = pkgs.writeText "ai-stack-postgres-init.sql" (
-    ''
-      CREATE ROLE "aidb" LOGIN;
-      CREATE DATABASE "aidb" OWNER "aidb";
-      \connect "aidb"
-      CREATE EXTENSION IF NOT EXISTS vector;
-    ''
-    + lib.optionalString (cfg.postgres.passwordFile != null) ''
-      \set password `cat /run/secrets/postgres-password`
-      ALTER ROLE "aidb" WITH PASSWORD :'password';
-    ''
+    lib.concatMapStrings (line: line + "\n") (
+      [
+        "-- Rendered by stackgen from services.postgres; change stack.yaml and re-render instead of editing."
+        "-- The postgres image runs this once, when it initializes an empty data volume."
+        "\\connect \"aidb\""
+        "CREATE EXTENSION IF NOT EXISTS \"vector\";"
+        "CREATE ROLE \"aidb\" LOGIN;"
+        "ALTER DATABASE \"aidb\" OWNER TO \"aidb\";"
+      ]
+      ++ lib.optionals (cfg.postgres.passwordFile != null) [
+        "\\set password `cat /run/secrets/postgres-password`"
+        "ALTER ROLE \"aidb\" WITH PASSWORD :'password';"
+      ]
+    )
   );
-  # Redis reads no password file: this wrapper hands the file's content to redis-server.
-  redisStart = pkgs.writeText "ai-stack-redis-start.sh" ''
-    if [ -r /run/secrets/redis-password ]; then
-      set -- --requirepass "$(cat /run/secrets/redis-password)" "$@"
-    fi
-    exec redis-server "$@"
-  '';
 in
 {
   imports = [
@@ -97,72 +97,189 @@ in
       enable = true;
       networks.ai-stack.description = "Network of the ai-stack services";
       volumes = {
-        ai-stack-postgres = { };
-        ai-stack-redis = { };
-        ai-stack-qdrant = { };
-        ai-stack-open-webui = { };
+        ai-stack-postgres-data = { };
+        ai-stack-redis-data = { };
+        ai-stack-qdrant-data = { };
+        ai-stack-open-webui-data = { };
       };
       containers = {
         ai-stack-llama-cpp = {
           image = "ghcr.io/ggml-org/llama.cpp:server-cuda-b7018";
           network = [ "ai-stack.network" ];
           ports = [ "127.0.0.1:8080:8080" ];
-          volumes = [ "/var/lib/llama-cpp/models:/models:ro" ];
-          exec = "--host 0.0.0.0 --port 8080 --model /models/qwen2.5-coder-7b-instruct-q4_k_m.gguf --ctx-size 4096 --n-gpu-layers 999";
-          devices = [ "nvidia.com/gpu=all" ];
-        };
-        ai-stack-postgres = {
-          image = "docker.io/pgvector/pgvector:0.8.1-pg17";
-          network = [ "ai-stack.network" ];
-          ports = [ "127.0.0.1:5432:5432" ];
-          volumes = [
-            "ai-stack-postgres.volume:/var/lib/postgresql/data"
-            "${postgresInit}:/docker-entrypoint-initdb.d/stackgen.sql:ro"
-          ]
-          ++ lib.optional (cfg.postgres.passwordFile != null) "${cfg.postgres.passwordFile}:/run/secrets/postgres-password:ro";
-          environment =
-            if cfg.postgres.passwordFile != null then
-              { POSTGRES_PASSWORD_FILE = "/run/secrets/postgres-password"; }
-            else
-              { POSTGRES_HOST_AUTH_METHOD = "trust"; };
-        };
-        ai-stack-redis = {
-          image = "docker.io/library/redis:7.4.6";
-          network = [ "ai-stack.network" ];
-          ports = [ "127.0.0.1:6379:6379" ];
-          volumes = [
-            "ai-stack-redis.volume:/data"
-            "${redisStart}:/stackgen-redis-start.sh:ro"
-          ]
-          ++ lib.optional (cfg.redis.passwordFile != null) "${cfg.redis.passwordFile}:/run/secrets/redis-password:ro";
-          entrypoint = "/bin/sh";
-          exec = "/stackgen-redis-start.sh --appendonly yes --maxmemory 512mb";
-        };
-        ai-stack-qdrant = {
-          image = "docker.io/qdrant/qdrant:v1.15.3";
-          network = [ "ai-stack.network" ];
-          ports = [ "127.0.0.1:6333:6333" "127.0.0.1:6334:6334" ];
-          volumes = [ "ai-stack-qdrant.volume:/qdrant/storage" ];
+          volumes = [ "/var/lib/llama-cpp/models:/var/lib/llama-cpp/models:ro" ];
           environment = {
-            QDRANT__TELEMETRY_DISABLED = "true";
-          };
-          environmentFile = lib.optional (cfg.qdrant.environmentFile != null) cfg.qdrant.environmentFile;
-        };
-        ai-stack-open-webui = {
-          image = "ghcr.io/open-webui/open-webui:0.6.26";
-          network = [ "host" ];
-          volumes = [ "ai-stack-open-webui.volume:/app/backend/data" ];
-          environment = {
-            SCARF_NO_ANALYTICS = "True";
-            DO_NOT_TRACK = "True";
-            ANONYMIZED_TELEMETRY = "False";
-            HOST = "127.0.0.1";
-            PORT = "3000";
-            OLLAMA_BASE_URL = "http://127.0.0.1:11434";
             HF_ENDPOINT = "https://hf-mirror.com";
           };
-          environmentFile = lib.optional (cfg.openWebui.environmentFile != null) cfg.openWebui.environmentFile;
+          exec = "--model /var/lib/llama-cpp/models/qwen2.5-coder-7b-instruct-q4_k_m.gguf --host 0.0.0.0 --port 8080 --ctx-size 4096 --n-gpu-layers 999";
+          devices = [ "nvidia.com/gpu=all" ];
+          extraConfig = {
+            Container = {
+              HealthCmd = "curl -fsS http://127.0.0.1:8080/health >/dev/null";
+              HealthInterval = "10s";
+              HealthTimeout = "5s";
+              HealthRetries = "5";
+              HealthStartPeriod = "300s";
+              Notify = "healthy";
+            };
+            Service = {
+              TimeoutStartSec = "900";
+            };
+          };
         };
+        ai-stack-postgres = lib.mkMerge [
+          {
+            image = "docker.io/pgvector/pgvector:0.8.1-pg17";
+            network = [ "ai-stack.network" ];
+            ports = [ "127.0.0.1:5432:5432" ];
+            volumes = [ "ai-stack-postgres-data.volume:/var/lib/postgresql/data" ];
+            environment = {
+              POSTGRES_DB = "aidb";
+            };
+            extraConfig = {
+              Container = {
+                HealthCmd = "pg_isready -q -h 127.0.0.1 -p 5432 -U postgres";
+                HealthInterval = "10s";
+                HealthTimeout = "5s";
+                HealthRetries = "5";
+                HealthStartPeriod = "30s";
+                Notify = "healthy";
+              };
+              Service = {
+                TimeoutStartSec = "900";
+              };
+            };
+          }
+          { volumes = [ ("${postgresInit}" + ":/docker-entrypoint-initdb.d/10-stackgen.sql:ro") ]; }
+          (mkIf (cfg.postgres.passwordFile != null) {
+            volumes = [ (unitRaw cfg.postgres.passwordFile + ":/run/secrets/postgres-password:ro") ];
+            environment = {
+              POSTGRES_PASSWORD_FILE = "/run/secrets/postgres-password";
+            };
+          })
+          (mkIf (cfg.postgres.passwordFile == null) {
+            environment = {
+              POSTGRES_HOST_AUTH_METHOD = "trust";
+            };
+          })
+        ];
+        ai-stack-redis = lib.mkMerge [
+          {
+            image = "docker.io/library/redis:7.4.6";
+            network = [ "ai-stack.network" ];
+            ports = [ "127.0.0.1:6379:6379" ];
+            volumes = [ "ai-stack-redis-data.volume:/data" ];
+            extraConfig = {
+              Container = {
+                HealthInterval = "10s";
+                HealthTimeout = "5s";
+                HealthRetries = "5";
+                HealthStartPeriod = "30s";
+                Notify = "healthy";
+              };
+              Service = {
+                TimeoutStartSec = "900";
+              };
+            };
+          }
+          (mkIf (cfg.redis.passwordFile != null) {
+            volumes = [ (unitRaw cfg.redis.passwordFile + ":/run/secrets/redis-password:ro") ];
+            exec = "sh -c \"exec docker-entrypoint.sh redis-server --appendonly yes --protected-mode no --maxmemory 512mb --requirepass \\\"\$\$(cat /run/secrets/redis-password)\\\"\"";
+            extraConfig = {
+              Container = {
+                HealthCmd = "REDISCLI_AUTH=\"\$\$(cat /run/secrets/redis-password)\" redis-cli -p 6379 ping | grep -q PONG";
+              };
+            };
+          })
+          (mkIf (cfg.redis.passwordFile == null) {
+            exec = "redis-server --appendonly yes --protected-mode no --maxmemory 512mb";
+            extraConfig = {
+              Container = {
+                HealthCmd = "redis-cli -p 6379 ping | grep -q PONG";
+              };
+            };
+          })
+        ];
+        ai-stack-qdrant = lib.mkMerge [
+          {
+            image = "docker.io/qdrant/qdrant:v1.15.3";
+            network = [ "ai-stack.network" ];
+            ports = [
+              "127.0.0.1:6333:6333"
+              "127.0.0.1:6334:6334"
+            ];
+            volumes = [ "ai-stack-qdrant-data.volume:/qdrant/storage" ];
+            environment = {
+              QDRANT__TELEMETRY_DISABLED = "true";
+            };
+            extraConfig = {
+              Container = {
+                HealthCmd = "bash -c 'exec 3<>/dev/tcp/127.0.0.1/6333 && printf \"GET /readyz HTTP/1.0\\r\\n\\r\\n\" >&3 && grep -q \" 200 \" <&3'";
+                HealthInterval = "10s";
+                HealthTimeout = "5s";
+                HealthRetries = "5";
+                HealthStartPeriod = "30s";
+                Notify = "healthy";
+              };
+              Service = {
+                TimeoutStartSec = "900";
+              };
+            };
+          }
+          {
+            environmentFile = map unitRaw (
+              lib.optional (cfg.qdrant.environmentFile != null) cfg.qdrant.environmentFile
+            );
+          }
+        ];
+        ai-stack-open-webui = lib.mkMerge [
+          {
+            image = "ghcr.io/open-webui/open-webui:0.6.26";
+            network = [ "host" ];
+            volumes = [ "ai-stack-open-webui-data.volume:/app/backend/data" ];
+            environment = {
+              SCARF_NO_ANALYTICS = "True";
+              DO_NOT_TRACK = "True";
+              ANONYMIZED_TELEMETRY = "False";
+              HOST = "127.0.0.1";
+              PORT = "3000";
+              OLLAMA_BASE_URL = "http://127.0.0.1:11434";
+              OPENAI_API_BASE_URL = "http://127.0.0.1:8080/v1";
+              WEBUI_SECRET_KEY_FILE = "/app/backend/data/.webui_secret_key";
+              HF_ENDPOINT = "https://hf-mirror.com";
+              PIP_INDEX_URL = "https://pypi.tuna.tsinghua.edu.cn/simple";
+              UV_DEFAULT_INDEX = "https://pypi.tuna.tsinghua.edu.cn/simple";
+            };
+            extraConfig = {
+              Unit = {
+                Requires = [
+                  "ollama.service"
+                  "podman-ai-stack-llama-cpp.service"
+                ];
+                After = [
+                  "ollama.service"
+                  "podman-ai-stack-llama-cpp.service"
+                ];
+              };
+              Container = {
+                HealthCmd = "curl -fsS http://127.0.0.1:3000/health >/dev/null";
+                HealthInterval = "10s";
+                HealthTimeout = "5s";
+                HealthRetries = "5";
+                HealthStartPeriod = "120s";
+                Notify = "healthy";
+              };
+              Service = {
+                TimeoutStartSec = "900";
+              };
+            };
+          }
+          {
+            environmentFile = map unitRaw (
+              lib.optional (cfg.openWebui.environmentFile != null) cfg.openWebui.environmentFile
+            );
+          }
+        ];
       };
     };
   };

@@ -13,33 +13,34 @@ let
   cfg = config.stackgen;
   # A secret is named by its path as a string; a Nix path would copy it into the store.
   secretFile = types.nullOr (types.strMatching "/.+");
+  # Quadlet hands a volume source and an environment file to ExecStart=, where systemd expands
+  # `%` and `$`; doubled, they stay literal.
+  unitRaw = lib.replaceStrings [ "%" "$" ] [ "%%" "$$" ];
   # Run once by the postgres image on an empty data volume.
   postgresInit = pkgs.writeText "cpu-box-postgres-init.sql" (
-    ''
-      CREATE ROLE "app" LOGIN;
-      CREATE DATABASE "app" OWNER "app";
-      CREATE ROLE "analytics" LOGIN;
-      CREATE DATABASE "analytics" OWNER "analytics";
-      \connect "app"
-      CREATE EXTENSION IF NOT EXISTS vector;
-      \connect "analytics"
-      CREATE EXTENSION IF NOT EXISTS vector;
-      \connect "app"
-      CREATE EXTENSION IF NOT EXISTS pg_cron;
-    ''
-    + lib.optionalString (cfg.postgres.passwordFile != null) ''
-      \set password `cat /run/secrets/postgres-password`
-      ALTER ROLE "app" WITH PASSWORD :'password';
-      ALTER ROLE "analytics" WITH PASSWORD :'password';
-    ''
+    lib.concatMapStrings (line: line + "\n") (
+      [
+        "-- Rendered by stackgen from services.postgres; change stack.yaml and re-render instead of editing."
+        "-- The postgres image runs this once, when it initializes an empty data volume."
+        "CREATE DATABASE \"analytics\";"
+        "\\connect \"app\""
+        "CREATE EXTENSION IF NOT EXISTS \"vector\";"
+        "\\connect \"analytics\""
+        "CREATE EXTENSION IF NOT EXISTS \"vector\";"
+        "\\connect \"postgres\""
+        "CREATE EXTENSION IF NOT EXISTS \"pg_cron\";"
+        "CREATE ROLE \"app\" LOGIN;"
+        "ALTER DATABASE \"app\" OWNER TO \"app\";"
+        "CREATE ROLE \"analytics\" LOGIN;"
+        "ALTER DATABASE \"analytics\" OWNER TO \"analytics\";"
+      ]
+      ++ lib.optionals (cfg.postgres.passwordFile != null) [
+        "\\set password `cat /run/secrets/postgres-password`"
+        "ALTER ROLE \"app\" WITH PASSWORD :'password';"
+        "ALTER ROLE \"analytics\" WITH PASSWORD :'password';"
+      ]
+    )
   );
-  # Redis reads no password file: this wrapper hands the file's content to redis-server.
-  redisStart = pkgs.writeText "cpu-box-redis-start.sh" ''
-    if [ -r /run/secrets/redis-password ]; then
-      set -- --requirepass "$(cat /run/secrets/redis-password)" "$@"
-    fi
-    exec redis-server "$@"
-  '';
 in
 {
   imports = [
@@ -100,55 +101,140 @@ in
       enable = true;
       networks.cpu-box.description = "Network of the cpu-box services";
       volumes = {
-        cpu-box-postgres = { };
-        cpu-box-redis = { };
-        cpu-box-qdrant = { };
+        cpu-box-postgres-data = { };
+        cpu-box-redis-data = { };
+        cpu-box-qdrant-data = { };
       };
       containers = {
         cpu-box-llama-cpp = {
           image = "ghcr.io/ggml-org/llama.cpp:server-b7018";
           network = [ "cpu-box.network" ];
-          ports = [ "127.0.0.1:8081:8081" ];
-          volumes = [ "/var/lib/llama-cpp/models:/models:ro" ];
-          exec = "--host 0.0.0.0 --port 8081 --model /models/tinyllama-1.1b-chat-v1.0.Q4_K_M.gguf --ctx-size 2048";
-        };
-        cpu-box-postgres = {
-          image = "docker.io/timescale/timescaledb-ha:pg16";
-          network = [ "cpu-box.network" ];
-          ports = [ "0.0.0.0:5432:5432" ];
-          volumes = [
-            "cpu-box-postgres.volume:/home/postgres/pgdata"
-            "${postgresInit}:/docker-entrypoint-initdb.d/stackgen.sql:ro"
-          ]
-          ++ lib.optional (cfg.postgres.passwordFile != null) "${cfg.postgres.passwordFile}:/run/secrets/postgres-password:ro";
-          environment =
-            if cfg.postgres.passwordFile != null then
-              { POSTGRES_PASSWORD_FILE = "/run/secrets/postgres-password"; }
-            else
-              { POSTGRES_HOST_AUTH_METHOD = "trust"; };
-        };
-        cpu-box-redis = {
-          image = "docker.io/library/redis:7.4.6";
-          network = [ "cpu-box.network" ];
-          ports = [ "0.0.0.0:6379:6379" ];
-          volumes = [
-            "cpu-box-redis.volume:/data"
-            "${redisStart}:/stackgen-redis-start.sh:ro"
-          ]
-          ++ lib.optional (cfg.redis.passwordFile != null) "${cfg.redis.passwordFile}:/run/secrets/redis-password:ro";
-          entrypoint = "/bin/sh";
-          exec = "/stackgen-redis-start.sh --appendonly yes";
-        };
-        cpu-box-qdrant = {
-          image = "docker.io/qdrant/qdrant:v1.15.3";
-          network = [ "cpu-box.network" ];
-          ports = [ "0.0.0.0:6333:6333" "0.0.0.0:6334:6334" ];
-          volumes = [ "cpu-box-qdrant.volume:/qdrant/storage" ];
+          ports = [ "127.0.0.1:8081:8080" ];
+          volumes = [ "/var/lib/llama-cpp/models:/var/lib/llama-cpp/models:ro" ];
           environment = {
-            QDRANT__TELEMETRY_DISABLED = "true";
+            HF_ENDPOINT = "https://hf-mirror.com";
           };
-          environmentFile = lib.optional (cfg.qdrant.environmentFile != null) cfg.qdrant.environmentFile;
+          exec = "--model /var/lib/llama-cpp/models/tinyllama-1.1b-chat-v1.0.Q4_K_M.gguf --host 0.0.0.0 --port 8080 --ctx-size 2048";
+          extraConfig = {
+            Container = {
+              HealthCmd = "curl -fsS http://127.0.0.1:8080/health >/dev/null";
+              HealthInterval = "10s";
+              HealthTimeout = "5s";
+              HealthRetries = "5";
+              HealthStartPeriod = "300s";
+              Notify = "healthy";
+            };
+            Service = {
+              TimeoutStartSec = "900";
+            };
+          };
         };
+        cpu-box-postgres = lib.mkMerge [
+          {
+            image = "docker.io/timescale/timescaledb-ha:pg16";
+            network = [ "cpu-box.network" ];
+            ports = [ "0.0.0.0:5432:5432" ];
+            volumes = [ "cpu-box-postgres-data.volume:/home/postgres/pgdata" ];
+            environment = {
+              POSTGRES_DB = "app";
+            };
+            exec = "postgres -c shared_preload_libraries=pg_cron";
+            extraConfig = {
+              Container = {
+                HealthCmd = "pg_isready -q -h 127.0.0.1 -p 5432 -U postgres";
+                HealthInterval = "10s";
+                HealthTimeout = "5s";
+                HealthRetries = "5";
+                HealthStartPeriod = "30s";
+                Notify = "healthy";
+              };
+              Service = {
+                TimeoutStartSec = "900";
+              };
+            };
+          }
+          { volumes = [ ("${postgresInit}" + ":/docker-entrypoint-initdb.d/10-stackgen.sql:ro") ]; }
+          (mkIf (cfg.postgres.passwordFile != null) {
+            volumes = [ (unitRaw cfg.postgres.passwordFile + ":/run/secrets/postgres-password:ro") ];
+            environment = {
+              POSTGRES_PASSWORD_FILE = "/run/secrets/postgres-password";
+            };
+          })
+          (mkIf (cfg.postgres.passwordFile == null) {
+            environment = {
+              POSTGRES_HOST_AUTH_METHOD = "trust";
+            };
+          })
+        ];
+        cpu-box-redis = lib.mkMerge [
+          {
+            image = "docker.io/library/redis:7.4.6";
+            network = [ "cpu-box.network" ];
+            ports = [ "0.0.0.0:6379:6379" ];
+            volumes = [ "cpu-box-redis-data.volume:/data" ];
+            extraConfig = {
+              Container = {
+                HealthInterval = "10s";
+                HealthTimeout = "5s";
+                HealthRetries = "5";
+                HealthStartPeriod = "30s";
+                Notify = "healthy";
+              };
+              Service = {
+                TimeoutStartSec = "900";
+              };
+            };
+          }
+          (mkIf (cfg.redis.passwordFile != null) {
+            volumes = [ (unitRaw cfg.redis.passwordFile + ":/run/secrets/redis-password:ro") ];
+            exec = "sh -c \"exec docker-entrypoint.sh redis-server --appendonly yes --protected-mode no --requirepass \\\"\$\$(cat /run/secrets/redis-password)\\\"\"";
+            extraConfig = {
+              Container = {
+                HealthCmd = "REDISCLI_AUTH=\"\$\$(cat /run/secrets/redis-password)\" redis-cli -p 6379 ping | grep -q PONG";
+              };
+            };
+          })
+          (mkIf (cfg.redis.passwordFile == null) {
+            exec = "redis-server --appendonly yes --protected-mode no";
+            extraConfig = {
+              Container = {
+                HealthCmd = "redis-cli -p 6379 ping | grep -q PONG";
+              };
+            };
+          })
+        ];
+        cpu-box-qdrant = lib.mkMerge [
+          {
+            image = "docker.io/qdrant/qdrant:v1.15.3";
+            network = [ "cpu-box.network" ];
+            ports = [
+              "0.0.0.0:6333:6333"
+              "0.0.0.0:6334:6334"
+            ];
+            volumes = [ "cpu-box-qdrant-data.volume:/qdrant/storage" ];
+            environment = {
+              QDRANT__TELEMETRY_DISABLED = "true";
+            };
+            extraConfig = {
+              Container = {
+                HealthCmd = "bash -c 'exec 3<>/dev/tcp/127.0.0.1/6333 && printf \"GET /readyz HTTP/1.0\\r\\n\\r\\n\" >&3 && grep -q \" 200 \" <&3'";
+                HealthInterval = "10s";
+                HealthTimeout = "5s";
+                HealthRetries = "5";
+                HealthStartPeriod = "30s";
+                Notify = "healthy";
+              };
+              Service = {
+                TimeoutStartSec = "900";
+              };
+            };
+          }
+          {
+            environmentFile = map unitRaw (
+              lib.optional (cfg.qdrant.environmentFile != null) cfg.qdrant.environmentFile
+            );
+          }
+        ];
       };
     };
   };

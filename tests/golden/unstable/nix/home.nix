@@ -13,6 +13,9 @@ let
   cfg = config.stackgen;
   # A secret is named by its path as a string; a Nix path would copy it into the store.
   secretFile = types.nullOr (types.strMatching "/.+");
+  # Quadlet hands a volume source and an environment file to ExecStart=, where systemd expands
+  # `%` and `$`; doubled, they stay literal.
+  unitRaw = lib.replaceStrings [ "%" "$" ] [ "%%" "$$" ];
 in
 {
   options.stackgen = {
@@ -41,31 +44,75 @@ in
       enable = true;
       networks.edge.description = "Network of the edge services";
       volumes = {
-        edge-open-webui = { };
+        edge-open-webui-data = { };
       };
       containers = {
         edge-llama-cpp = {
           image = "ghcr.io/ggml-org/llama.cpp:server-cuda-b7018";
           network = [ "edge.network" ];
           ports = [ "127.0.0.1:8080:8080" ];
-          volumes = [ "/srv/models:/models:ro" ];
-          exec = "--host 0.0.0.0 --port 8080 --model /models/model.gguf --ctx-size 8192 --n-gpu-layers 40";
+          volumes = [ "/srv/models:/srv/models:ro" ];
+          exec = "--model /srv/models/model.gguf --host 0.0.0.0 --port 8080 --ctx-size 8192 --n-gpu-layers 40";
           devices = [ "nvidia.com/gpu=all" ];
-        };
-        edge-open-webui = {
-          image = "ghcr.io/open-webui/open-webui:0.6.26";
-          network = [ "host" ];
-          volumes = [ "edge-open-webui.volume:/app/backend/data" ];
-          environment = {
-            SCARF_NO_ANALYTICS = "True";
-            DO_NOT_TRACK = "True";
-            ANONYMIZED_TELEMETRY = "False";
-            HOST = "0.0.0.0";
-            PORT = "8088";
-            OLLAMA_BASE_URL = "http://127.0.0.1:11434";
+          extraConfig = {
+            Container = {
+              HealthCmd = "curl -fsS http://127.0.0.1:8080/health >/dev/null";
+              HealthInterval = "10s";
+              HealthTimeout = "5s";
+              HealthRetries = "5";
+              HealthStartPeriod = "300s";
+              Notify = "healthy";
+            };
+            Service = {
+              TimeoutStartSec = "900";
+            };
           };
-          environmentFile = lib.optional (cfg.openWebui.environmentFile != null) cfg.openWebui.environmentFile;
         };
+        edge-open-webui = lib.mkMerge [
+          {
+            image = "ghcr.io/open-webui/open-webui:0.6.26";
+            network = [ "host" ];
+            volumes = [ "edge-open-webui-data.volume:/app/backend/data" ];
+            environment = {
+              SCARF_NO_ANALYTICS = "True";
+              DO_NOT_TRACK = "True";
+              ANONYMIZED_TELEMETRY = "False";
+              HOST = "0.0.0.0";
+              PORT = "8088";
+              OLLAMA_BASE_URL = "http://127.0.0.1:11434";
+              OPENAI_API_BASE_URL = "http://127.0.0.1:8080/v1";
+              WEBUI_SECRET_KEY_FILE = "/app/backend/data/.webui_secret_key";
+            };
+            extraConfig = {
+              Unit = {
+                Requires = [
+                  "ollama.service"
+                  "podman-edge-llama-cpp.service"
+                ];
+                After = [
+                  "ollama.service"
+                  "podman-edge-llama-cpp.service"
+                ];
+              };
+              Container = {
+                HealthCmd = "curl -fsS http://127.0.0.1:8088/health >/dev/null";
+                HealthInterval = "10s";
+                HealthTimeout = "5s";
+                HealthRetries = "5";
+                HealthStartPeriod = "120s";
+                Notify = "healthy";
+              };
+              Service = {
+                TimeoutStartSec = "900";
+              };
+            };
+          }
+          {
+            environmentFile = map unitRaw (
+              lib.optional (cfg.openWebui.environmentFile != null) cfg.openWebui.environmentFile
+            );
+          }
+        ];
       };
     };
   };

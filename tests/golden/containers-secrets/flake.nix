@@ -1,0 +1,57 @@
+# Rendered by stackgen 0.1.0 from the spec "edge-containers". Edit stack.yaml and run
+# `stackgen render` rather than editing this file: stackgen refuses to overwrite hand edits.
+{
+  description = "edge-containers";
+
+  inputs = {
+    nixpkgs.url = "github:NixOS/nixpkgs/nixos-26.05";
+    home-manager = {
+      url = "github:nix-community/home-manager/release-26.05";
+      inputs.nixpkgs.follows = "nixpkgs";
+    };
+  };
+
+  outputs =
+    { self, nixpkgs, ... }@inputs:
+    let
+      inherit (nixpkgs) lib;
+      systems = [ "x86_64-linux" ];
+      forAllSystems = f: lib.genAttrs systems (system: f system (pkgsFor system));
+      pkgsFor =
+        system:
+        import nixpkgs {
+          inherit system;
+        };
+    in
+    {
+      homeManagerModules.default = ./nix/home.nix;
+
+      # `nix flake check` builds or evaluates each of these.
+      checks = forAllSystems (
+        system: pkgs:
+        let
+          # Builds nothing but a text file: evaluating its name type-checks every option
+          # (and the NixOS assertions) against this flake's nixpkgs and home-manager.
+          evaluates =
+            name: drv:
+            pkgs.writeText "${name}-evaluates" (builtins.unsafeDiscardStringContext drv.drvPath);
+        in
+        {
+          home-manager = evaluates "home-manager"
+            (inputs.home-manager.lib.homeManagerConfiguration {
+              inherit pkgs;
+              modules = [
+                self.homeManagerModules.default
+                {
+                  home = {
+                    username = "stackgen-check";
+                    homeDirectory = "/home/stackgen-check";
+                    stateVersion = "26.05";
+                  };
+                }
+              ];
+            }).activationPackage;
+        }
+      );
+    };
+}

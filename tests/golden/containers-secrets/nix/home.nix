@@ -1,0 +1,277 @@
+# home-manager module for the stack "edge-containers": packages, mirror variables, a user
+# Ollama and the other services as rootless Quadlet containers.
+# Rendered by stackgen 0.1.0; change stack.yaml and re-render instead of editing.
+# Import it into your home configuration (flake: inputs.<this flake>.homeManagerModules.default).
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+let
+  inherit (lib) mkIf mkOption types;
+  cfg = config.stackgen;
+  # A secret is named by its path as a string; a Nix path would copy it into the store.
+  secretFile = types.nullOr (types.strMatching "/.+");
+  # Quadlet hands a volume source and an environment file to ExecStart=, where systemd expands
+  # `%` and `$`; doubled, they stay literal.
+  unitRaw = lib.replaceStrings [ "%" "$" ] [ "%%" "$$" ];
+  # Run once by the postgres image on an empty data volume.
+  postgresInit = pkgs.writeText "edge-containers-postgres-init.sql" (
+    lib.concatMapStrings (line: line + "\n") (
+      [
+        "-- Rendered by stackgen from services.postgres; change stack.yaml and re-render instead of editing."
+        "-- The postgres image runs this once, when it initializes an empty data volume."
+        "CREATE DATABASE \"analytics\";"
+        "\\connect \"app\""
+        "CREATE EXTENSION IF NOT EXISTS \"vector\";"
+        "CREATE EXTENSION IF NOT EXISTS \"timescaledb\";"
+        "\\connect \"analytics\""
+        "CREATE EXTENSION IF NOT EXISTS \"vector\";"
+        "CREATE EXTENSION IF NOT EXISTS \"timescaledb\";"
+        "\\connect \"postgres\""
+        "CREATE EXTENSION IF NOT EXISTS \"pg_cron\";"
+        "CREATE ROLE \"app\" LOGIN;"
+        "ALTER DATABASE \"app\" OWNER TO \"app\";"
+        "CREATE ROLE \"analytics\" LOGIN;"
+        "ALTER DATABASE \"analytics\" OWNER TO \"analytics\";"
+      ]
+      ++ lib.optionals (cfg.postgres.passwordFile != null) [
+        "\\set password `cat /run/secrets/postgres-password`"
+        "ALTER ROLE \"app\" WITH PASSWORD :'password';"
+        "ALTER ROLE \"analytics\" WITH PASSWORD :'password';"
+      ]
+    )
+  );
+in
+{
+  options.stackgen = {
+    postgres.passwordFile = mkOption {
+      type = secretFile;
+      default = "/run/secrets/pg%pass";
+      description = ''
+        File holding the password of the postgres superuser and of each database's owner
+        role. null: passwordless ("trust") logins on the published port.
+      '';
+    };
+    redis.passwordFile = mkOption {
+      type = secretFile;
+      default = "/run/secrets/redis-pass";
+      description = "File holding the Redis password (requirepass). null: no password.";
+    };
+    qdrant.environmentFile = mkOption {
+      type = secretFile;
+      default = "/run/secrets/qdrant-key";
+      description = "Environment file with `QDRANT__SERVICE__API_KEY=...`. null: no API key.";
+    };
+    openWebui.environmentFile = mkOption {
+      type = secretFile;
+      default = "/run/secrets/webui-key";
+      description = "Environment file with `WEBUI_SECRET_KEY=...` (session signing key).";
+    };
+  };
+
+  config = {
+    assertions = [
+      {
+        assertion = cfg.postgres.passwordFile != null;
+        message = "services.postgres is exposed on 0.0.0.0: set stackgen.postgres.passwordFile (passwordless logins are only allowed on loopback).";
+      }
+    ];
+
+    home.packages = [
+      pkgs.python312
+      pkgs.uv
+    ];
+
+    # Seen by login shells, not by systemd user services.
+    home.sessionVariables = {
+      UV_DEFAULT_INDEX = "https://pypi.example.org/simple/\$project%2Fx;a&b";
+      PIP_INDEX_URL = "https://pypi.example.org/simple/\$project%2Fx;a&b";
+      HF_ENDPOINT = "https://hf.example.org/mirror%20a\$b";
+    };
+
+    # Containers need Linux (home-manager asserts it).
+    services.podman = mkIf pkgs.stdenv.hostPlatform.isLinux {
+      enable = true;
+      networks.edge-containers.description = "Network of the edge-containers services";
+      volumes = {
+        edge-containers-postgres-data = { };
+        edge-containers-redis-data = { };
+        edge-containers-qdrant-data = { };
+        edge-containers-open-webui-data = { };
+      };
+      containers = {
+        edge-containers-llama-cpp = {
+          image = "ghcr.io/ggml-org/llama.cpp:server-b7018";
+          network = [ "edge-containers.network" ];
+          ports = [ "[::1]:8081:8080" ];
+          volumes = [ "/srv/models/50%%'s-weights:/srv/models/50%%'s-weights:ro" ];
+          environment = {
+            HF_ENDPOINT = "https://hf.example.org/mirror%%20a\$\$b";
+          };
+          exec = "--model \"/srv/models/50%%'s-weights/tiny.gguf\" --host 0.0.0.0 --port 8080 --ctx-size 2048";
+          extraConfig = {
+            Container = {
+              HealthCmd = "curl -fsS http://127.0.0.1:8080/health >/dev/null";
+              HealthInterval = "10s";
+              HealthTimeout = "5s";
+              HealthRetries = "5";
+              HealthStartPeriod = "300s";
+              Notify = "healthy";
+            };
+            Service = {
+              TimeoutStartSec = "900";
+            };
+          };
+        };
+        edge-containers-postgres = lib.mkMerge [
+          {
+            image = "registry.example.org/db/timescale-pgvector:2.17-pg18";
+            network = [ "edge-containers.network" ];
+            ports = [ "0.0.0.0:5432:5432" ];
+            volumes = [ "edge-containers-postgres-data.volume:/var/lib/postgresql" ];
+            environment = {
+              POSTGRES_DB = "app";
+            };
+            exec = "postgres -c shared_preload_libraries=pg_cron,timescaledb";
+            extraConfig = {
+              Container = {
+                HealthCmd = "pg_isready -q -h 127.0.0.1 -p 5432 -U postgres";
+                HealthInterval = "10s";
+                HealthTimeout = "5s";
+                HealthRetries = "5";
+                HealthStartPeriod = "30s";
+                Notify = "healthy";
+              };
+              Service = {
+                TimeoutStartSec = "900";
+              };
+            };
+          }
+          { volumes = [ ("${postgresInit}" + ":/docker-entrypoint-initdb.d/10-stackgen.sql:ro") ]; }
+          (mkIf (cfg.postgres.passwordFile != null) {
+            volumes = [ (unitRaw cfg.postgres.passwordFile + ":/run/secrets/postgres-password:ro") ];
+            environment = {
+              POSTGRES_PASSWORD_FILE = "/run/secrets/postgres-password";
+            };
+          })
+          (mkIf (cfg.postgres.passwordFile == null) {
+            environment = {
+              POSTGRES_HOST_AUTH_METHOD = "trust";
+            };
+          })
+        ];
+        edge-containers-redis = lib.mkMerge [
+          {
+            image = "docker.io/library/redis:7.4.6";
+            network = [ "edge-containers.network" ];
+            ports = [ "127.0.0.1:6379:6379" ];
+            volumes = [ "edge-containers-redis-data.volume:/data" ];
+            extraConfig = {
+              Container = {
+                HealthInterval = "10s";
+                HealthTimeout = "5s";
+                HealthRetries = "5";
+                HealthStartPeriod = "30s";
+                Notify = "healthy";
+              };
+              Service = {
+                TimeoutStartSec = "900";
+              };
+            };
+          }
+          (mkIf (cfg.redis.passwordFile != null) {
+            volumes = [ (unitRaw cfg.redis.passwordFile + ":/run/secrets/redis-password:ro") ];
+            exec = "sh -c \"exec docker-entrypoint.sh redis-server --appendonly yes --protected-mode no --requirepass \\\"\$\$(cat /run/secrets/redis-password)\\\"\"";
+            extraConfig = {
+              Container = {
+                HealthCmd = "REDISCLI_AUTH=\"\$\$(cat /run/secrets/redis-password)\" redis-cli -p 6379 ping | grep -q PONG";
+              };
+            };
+          })
+          (mkIf (cfg.redis.passwordFile == null) {
+            exec = "redis-server --appendonly yes --protected-mode no";
+            extraConfig = {
+              Container = {
+                HealthCmd = "redis-cli -p 6379 ping | grep -q PONG";
+              };
+            };
+          })
+        ];
+        edge-containers-qdrant = lib.mkMerge [
+          {
+            image = "docker.io/qdrant/qdrant:v1.15.3";
+            network = [ "edge-containers.network" ];
+            ports = [
+              "127.0.0.1:7333:6333"
+              "127.0.0.1:7334:6334"
+            ];
+            volumes = [ "edge-containers-qdrant-data.volume:/qdrant/storage" ];
+            environment = {
+              QDRANT__TELEMETRY_DISABLED = "true";
+            };
+            extraConfig = {
+              Container = {
+                HealthCmd = "bash -c 'exec 3<>/dev/tcp/127.0.0.1/6333 && printf \"GET /readyz HTTP/1.0\\r\\n\\r\\n\" >&3 && grep -q \" 200 \" <&3'";
+                HealthInterval = "10s";
+                HealthTimeout = "5s";
+                HealthRetries = "5";
+                HealthStartPeriod = "30s";
+                Notify = "healthy";
+              };
+              Service = {
+                TimeoutStartSec = "900";
+              };
+            };
+          }
+          {
+            environmentFile = map unitRaw (
+              lib.optional (cfg.qdrant.environmentFile != null) cfg.qdrant.environmentFile
+            );
+          }
+        ];
+        edge-containers-open-webui = lib.mkMerge [
+          {
+            image = "ghcr.io/open-webui/open-webui:0.6.26";
+            network = [ "edge-containers.network" ];
+            ports = [ "127.0.0.1:3001:8080" ];
+            volumes = [ "edge-containers-open-webui-data.volume:/app/backend/data" ];
+            environment = {
+              SCARF_NO_ANALYTICS = "True";
+              DO_NOT_TRACK = "True";
+              ANONYMIZED_TELEMETRY = "False";
+              OPENAI_API_BASE_URL = "http://edge-containers-llama-cpp:8080/v1";
+              WEBUI_SECRET_KEY_FILE = "/app/backend/data/.webui_secret_key";
+              HF_ENDPOINT = "https://hf.example.org/mirror%%20a\$\$b";
+              PIP_INDEX_URL = "https://pypi.example.org/simple/\$\$project%%2Fx;a&b";
+              UV_DEFAULT_INDEX = "https://pypi.example.org/simple/\$\$project%%2Fx;a&b";
+            };
+            extraConfig = {
+              Unit = {
+                Requires = [ "podman-edge-containers-llama-cpp.service" ];
+                After = [ "podman-edge-containers-llama-cpp.service" ];
+              };
+              Container = {
+                HealthCmd = "curl -fsS http://127.0.0.1:8080/health >/dev/null";
+                HealthInterval = "10s";
+                HealthTimeout = "5s";
+                HealthRetries = "5";
+                HealthStartPeriod = "120s";
+                Notify = "healthy";
+              };
+              Service = {
+                TimeoutStartSec = "900";
+              };
+            };
+          }
+          {
+            environmentFile = map unitRaw (
+              lib.optional (cfg.openWebui.environmentFile != null) cfg.openWebui.environmentFile
+            );
+          }
+        ];
+      };
+    };
+  };
+}
