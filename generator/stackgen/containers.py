@@ -71,6 +71,7 @@ class Container:
     volumes: tuple[tuple[str, str], ...] = ()  # (volume name, container path): named volumes for state
     binds: tuple[tuple[str, str], ...] = ()  # (host path, container path), read-only
     secrets: tuple[tuple[str, str], ...] = ()  # (secret name, host file): mounted at /run/secrets/<name>
+    env_files: tuple[str, ...] = ()  # host files of KEY=value lines (api_key_file, secret_key_file)
     env: dict[str, str] = field(default_factory=dict)
     command: tuple[str, ...] = ()  # arguments after the image (empty: the image's own)
     gpu: bool = False
@@ -235,10 +236,6 @@ def _redis(spec: Spec, svc: Service, peer) -> Container:
 
 
 def _qdrant(spec: Spec, svc: Service, peer) -> Container:
-    secret = _secret(svc, "api_key_file")
-    command: tuple[str, ...] = ()
-    if secret:  # qdrant reads its API key from the environment only
-        command = ("sh", "-c", f'export QDRANT__SERVICE__API_KEY="$(cat {secret_path(secret[0])})"; exec ./entrypoint.sh')
     # The image has neither curl nor wget; bash's /dev/tcp asks /readyz (open without the API key).
     readyz = "bash -c 'exec 3<>/dev/tcp/127.0.0.1/6333 && printf \"GET /readyz HTTP/1.0\\r\\n\\r\\n\" >&3 && grep -q \" 200 \" <&3'"
     return _base(
@@ -246,9 +243,9 @@ def _qdrant(spec: Spec, svc: Service, peer) -> Container:
         Health(readyz),
         extra_ports=((svc.host, svc.options["grpc_port"], 6334),),
         data="/qdrant/storage",
-        secrets=(secret,) if secret else (),
+        # api_key_file is an environment file: QDRANT__SERVICE__API_KEY=... (as on NixOS)
+        env_files=(svc.options["api_key_file"],) if svc.options["api_key_file"] else (),
         env={"QDRANT__TELEMETRY_DISABLED": "true"},
-        command=command,
     )  # fmt: skip
 
 
@@ -268,16 +265,16 @@ def _open_webui(spec: Spec, svc: Service, peer, host_network: bool = False) -> C
         llama = spec.services["llama-cpp"]
         env["OPENAI_API_BASE_URL"] = (llama.local_url if host_network else f"http://{peer('llama-cpp')}:8080") + "/v1"
         depends.append("llama-cpp")
-    secret = _secret(svc, "secret_key_file")
-    # Without a key file the image generates one; keep it in the data volume so sessions
-    # survive a re-created container.
-    env["WEBUI_SECRET_KEY_FILE"] = secret_path(secret[0]) if secret else "/app/backend/data/.webui_secret_key"
+    # secret_key_file is an environment file (WEBUI_SECRET_KEY=..., as on NixOS). Without
+    # one the image generates a key; keep it in the data volume so sessions survive a
+    # re-created container.
+    env["WEBUI_SECRET_KEY_FILE"] = "/app/backend/data/.webui_secret_key"
     env.update(_mirror_env(spec, hf=True, pypi=True))
     return _base(
         spec, svc, 8080,
         Health(f"curl -fsS {url}/health >/dev/null", start_period="120s"),
         data="/app/backend/data",
-        secrets=(secret,) if secret else (),
+        env_files=(svc.options["secret_key_file"],) if svc.options["secret_key_file"] else (),
         env=env,
         depends_on=tuple(depends),
         host_network=host_network,

@@ -297,14 +297,24 @@ def _services(c: Collector, value: Any, gpu: Gpu) -> dict[str, Service]:
     return out
 
 
+# The secret files each service takes: a bare password, or an environment file (KEY=value)
+# because the service reads that secret from its environment on every target.
+SECRET_FILES = {
+    "postgres": ("password_file", "/run/secrets/postgres-password (the bare password)"),
+    "redis": ("password_file", "/run/secrets/redis-password (the bare password)"),
+    "qdrant": ("api_key_file", "/run/secrets/qdrant.env (an environment file: QDRANT__SERVICE__API_KEY=...)"),
+    "open-webui": ("secret_key_file", "/run/secrets/open-webui.env (an environment file: WEBUI_SECRET_KEY=...)"),
+}
+
+
 def _inline_secret(kind: str, key: str) -> tuple[str, str] | None:
     if key.lower() not in INLINE_SECRETS:
         return None
-    file_key = {"passwd": "password", "secret": "secret_key", "apikey": "api_key"}.get(key.lower(), key.lower())
-    return (
-        f"inline secret '{key}' in services.{kind}: secrets are never written into the spec",
-        f"put it in a file and write {file_key}_file: /run/secrets/{kind}-{file_key.replace('_', '-')}",
-    )
+    message = f"inline secret '{key}' in services.{kind}: secrets are never written into the spec"
+    if kind not in SECRET_FILES:
+        return message, f"services.{kind} takes no secret; keep it listening on 127.0.0.1"
+    file_key, example = SECRET_FILES[kind]
+    return message, f"put it in a file and write {file_key}: {example}"
 
 
 def _required_hint(kind: str, key: str) -> str | None:
@@ -359,7 +369,7 @@ def _container_semantics(c: Collector, services: dict[str, Service]) -> None:
             c.error(
                 ("services", kind, "host"),
                 f"services.{kind} is published on {svc.host} without {auth}: its container would accept anyone",
-                f"keep host: 127.0.0.1, or set {auth}: /run/secrets/{kind}-{auth.removesuffix('_file').replace('_', '-')}",
+                f"keep host: 127.0.0.1, or set {auth}: {SECRET_FILES[kind][1]}",
             )
         for key in ("model", "password_file", "api_key_file", "secret_key_file"):
             value = svc.options.get(key)

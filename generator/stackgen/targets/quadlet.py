@@ -52,6 +52,7 @@ def _container(stack: str, network: str, ctr: Container, init_sql: str) -> list[
         c.append(("Volume", systemd_raw(f"./{init_sql}:{INITDB_TARGET}:ro")))
     if ctr.gpu:
         c.append(("AddDevice", containers.GPU_DEVICE))
+    c += [("EnvironmentFile", systemd_raw(path)) for path in ctr.env_files]
     c += [("Environment", systemd_words([f"{k}={v}"])) for k, v in ctr.env.items()]
     if ctr.command:
         c.append(("Exec", systemd_words(ctr.command)))
