@@ -19,8 +19,24 @@ TARGET_NAMES = ("devshell", "nixos", "home-manager", "compose", "quadlet", "mirr
 SPEC_ARG = click.argument("spec", default="stack.yaml", type=click.Path(dir_okay=False, path_type=Path))
 
 
+# The host commands live in their own modules, imported only when one of them runs (or
+# `--help` lists them), so `render` and `validate` do not pay for them.
+LAZY_COMMANDS = ("detect", "init", "mirrors", "status", "models", "doctor")  # stackgen.commands.<name>
+
+
 class StackGroup(click.Group):
     """Turns user errors into a message and exit 1; no traceback reaches the user."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY_COMMANDS and name not in self.commands:
+            import importlib
+
+            module = importlib.import_module(f".commands.{name}", __package__)
+            self.add_command(getattr(module, name))
+        return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -127,16 +143,6 @@ def _not_a_target(spec: Path, only: str, targets: tuple[str, ...]):
     from .errors import Problem
 
     return Problem(f"--only {only}: the spec does not render that target", file=str(spec), hint="its targets are: " + ", ".join(targets))
-
-
-def _register() -> None:
-    from .commands import detect, doctor, init, mirrors, models, status
-
-    for command in (detect.detect, init.init, mirrors.mirrors, status.status, models.models, doctor.doctor):
-        cli.add_command(command)
-
-
-_register()
 
 
 def main() -> None:

@@ -53,3 +53,18 @@ def test_render_loads_no_network_or_nvml_module(tmp_path):
     names = imported_by(code)
     assert (tmp_path / "out" / "flake.nix").exists()
     assert not names & NEVER_AT_START
+
+
+def test_render_does_not_import_the_host_commands(tmp_path):
+    """detect, status, models ... are loaded only when they run (or --help lists them)."""
+    code = (
+        "import sys\n"
+        "from stackgen.cli import cli\n"
+        "try:\n"
+        "    cli(['render', %r, '-o', %r], prog_name='stackgen')\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code == 0, exc.code\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('stackgen.commands'))\n"
+        "assert not loaded, loaded\n"
+    ) % (str(EXAMPLES / "ai-stack.yaml"), str(tmp_path / "out"))
+    subprocess.run([sys.executable, "-c", code], check=True)
