@@ -274,3 +274,13 @@ def test_missing_driver_fails_the_toolkit_assertion(tmp_path, nix, nixpkgs_lib):
     module.write_text(module.read_text().replace('services.xserver.videoDrivers = [ "nvidia" ];', ""))
     got = json.loads(real_eval(nix, nixpkgs_lib, "nixos-26.05.nix", tmp_path / MODULES["nixos"]).stdout)
     assert got["failedAssertions"] == ["`nvidia-container-toolkit` requires nvidia drivers: add \"nvidia\" to `services.xserver.videoDrivers`"]
+
+
+def test_users_override_the_gpu_defaults(tmp_path, nix, nixpkgs_lib):
+    """stackgen.nvidia.* carry the spec's choices as defaults: a pre-Turing owner sets open = false."""
+    render_spec(CASES["ai-stack"], tmp_path)
+    wrapper = tmp_path / "with-override.nix"
+    wrapper.write_text(f"{{ imports = [ {tmp_path / MODULES['nixos']} ]; stackgen.nvidia.open = false; stackgen.nvidia.containerToolkit = false; }}\n")
+    proc = real_eval(nix, nixpkgs_lib, "nixos-26.05.nix", wrapper, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["failedAssertions"] == []

@@ -175,3 +175,9 @@ def test_mirrors_sh_refuses_to_run_as_a_program(mirrors_sh):
     proc = subprocess.run(["bash", str(mirrors_sh), "china"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "must be sourced" in proc.stderr
+
+
+def test_unknown_profile_is_refused_with_status_2_and_changes_nothing(mirrors_sh):
+    out = bash(f'source "{mirrors_sh}" chna; echo "status=$? [${{UV_DEFAULT_INDEX-unset}}] [${{_stackgen_mirrors_status-unset}}]"')
+    assert out.stdout.strip() == "status=2 [unset] [unset]"
+    assert "usage: source env/mirrors.sh china|global|show" in out.stderr

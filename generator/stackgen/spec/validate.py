@@ -49,7 +49,10 @@ ATTR_PART = r"[A-Za-z_][A-Za-z0-9_'-]*"
 ATTR_PATH = re.compile(rf"{ATTR_PART}(\.{ATTR_PART})*")
 CAPABILITY = ck.string(pattern=r"[0-9]{1,2}\.[0-9]{1,2}a?", describe="a CUDA compute capability such as \"8.9\"")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-SECRET_NAME = re.compile(r"(?i)(^|_)(password|passwd|secret|token|api_?key|secret_?key)$")
+# Names that hold secrets: the words anywhere (PGPASSWORD, AWS_SECRET_ACCESS_KEY), and TOKEN
+# or PAT as a whole word (HF_TOKEN, GITHUB_PAT; not TOKENIZERS_PARALLELISM).
+SECRET_NAME = re.compile(r"(?i)(password|passwd|secret|api_?key|access_?key|private_?key|credential)|(^|_)(tokens?|pat)(_|$)")
+URL_CREDENTIALS = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/@\s]*:[^/@\s]*@")
 INLINE_SECRETS = ("password", "passwd", "secret", "secret_key", "token", "api_key", "apikey")
 
 # Variables the dev shell sets itself; setting them in `env:` would silently fight stackgen.
@@ -255,7 +258,13 @@ def _env(c: Collector, value: Any) -> dict[str, str]:
             )
             continue
         got = ck.string(allow_newlines=True, coerce_int=True, max_len=32768)(c, kpath, val)
-        if got is not INVALID:
+        if got is not INVALID and URL_CREDENTIALS.search(got):
+            c.error(
+                kpath,
+                f"env.{key} holds a URL with a password in it; secrets are never written into the spec",
+                "drop the password from the URL and supply it at run time (e.g. PGPASSFILE, a .netrc, a secrets manager)",
+            )
+        elif got is not INVALID:
             out[key] = got
     return dict(sorted(out.items()))
 

@@ -72,6 +72,11 @@ case "${1:-show}" in
     ;;
   *)
     echo "usage: source env/mirrors.sh china|global|show" >&2
+    _stackgen_mirrors_status=2
     ;;
 esac
 unset -f _stackgen_mirrors_save _stackgen_mirrors_restore _stackgen_mirrors_show
+if [ -n "${_stackgen_mirrors_status:-}" ]; then
+  unset _stackgen_mirrors_status
+  return 2
+fi

@@ -45,10 +45,11 @@ in
 
   config = {
     # GPU: driver, /run/opengl-driver/lib, CDI specs for the containers (./modules/nixos/nvidia.nix).
+    # Defaults from the spec: override any of them from your own configuration.
     stackgen.nvidia = {
-      enable = true;
-      open = false;
-      containerToolkit = true;
+      enable = mkDefault true;
+      open = mkDefault false;
+      containerToolkit = mkDefault true;
     };
     nixpkgs.config = mkIf cfg.nixpkgsConfig (import ./nixpkgs-config.nix { inherit lib; });
 
