@@ -11,12 +11,19 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 SPECS = ROOT / "tests" / "specs"
 GOLDEN = ROOT / "tests" / "golden"
 NIX_CONFIG = "experimental-features = nix-command flakes\nsubstituters ="
+
+# CI runs the property tests on a fixed sequence of examples, so that its verdict does not
+# depend on chance; run them locally (or tools/fuzz_loader.py) to explore new ones.
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 def pytest_addoption(parser):

@@ -225,11 +225,20 @@ def _redis(spec: Spec, svc: Service, peer) -> Container:
         server += ["--maxmemory", svc.options["maxmemory"]]
     ping = "redis-cli -p 6379 ping | grep -q PONG"
     if secret:
-        read = f'"$(cat {secret_path(secret[0])})"'
-        # redis-server has no password-file option: a shell reads the file, then hands over to
-        # the image's entrypoint (which drops root) with the password as an argument.
-        command: tuple[str, ...] = ("sh", "-c", "exec docker-entrypoint.sh " + " ".join(server) + " --requirepass " + read)
-        ping = f"REDISCLI_AUTH={read} {ping}"
+        path = secret_path(secret[0])
+        # redis-server has no password-file option, and a password given as an argument shows
+        # in `ps` to every user of the host. A shell writes it into a private config file
+        # (printf is a builtin: no process sees it), escaped for redis' quoted strings, then
+        # hands over to the image's entrypoint, which drops root to the redis user.
+        conf = "/tmp/stackgen-redis.conf"
+        command: tuple[str, ...] = (
+            "sh",
+            "-c",
+            f"umask 077 && printf 'requirepass \"%s\"\\n' \"$(sed 's/[\\\\\"]/\\\\&/g' {path})\" >{conf}"
+            f" && {{ chown redis {conf} 2>/dev/null || true; }}"
+            f" && exec docker-entrypoint.sh {server[0]} {conf} " + " ".join(server[1:]),
+        )
+        ping = f'REDISCLI_AUTH="$(cat {path})" {ping}'
     else:
         command = tuple(server)
     return _base(spec, svc, 6379, Health(ping), data="/data", secrets=(secret,) if secret else (), command=command)

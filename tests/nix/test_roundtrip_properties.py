@@ -125,7 +125,7 @@ def path_like(value: str) -> bool:
 # What the validator lets through for model names (its regex; the test checks the validator
 # accepts each) and model paths (absolute, no whitespace, quote, backslash or '$'; '%', ';',
 # '#', '&', '(' ... are allowed).
-MODEL = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*(:[A-Za-z0-9][A-Za-z0-9._-]*)?", fullmatch=True)
+MODEL = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*(:[A-Za-z0-9][A-Za-z0-9._-]*)?", fullmatch=True).filter(lambda m: len(m) <= 256)  # the validator's max_len
 PATH = st.lists(st.text(alphabet=st.characters(blacklist_characters="/\"\\$", blacklist_categories=("Cs", "Zs", "Cc", "Zl", "Zp")), min_size=1, max_size=12), min_size=1, max_size=4).map(
     lambda parts: "/" + "/".join(parts)
 )

@@ -215,16 +215,24 @@ def dollars(value: str) -> str:
     return value.replace("$$", "$")
 
 
+# The [Container] keys quadlet splits into words (quotes and C escapes), checked against
+# podman 5.4's generator: a `'` in Volume= reaches `podman run -v` as it is, in
+# EnvironmentFile= it is a quote.
+SPLIT_KEYS = {"Exec", "Environment", "EnvironmentFile", "PodmanArgs"}
+
+
 def quadlet_strings(files: dict[str, str]) -> list[str]:
     strings = []
     for text in files.values():
-        for section, _, raw in unit_lines(text):
+        for section, key, raw in unit_lines(text):
             value = specifiers(raw)
             if section == "Container":
                 value = dollars(value)
-            strings.append(value)
-            for word in words(value):
-                strings += [word, word.partition("=")[2]]
+            if key in SPLIT_KEYS:
+                for word in words(value):
+                    strings += [word, word.partition("=")[2]]
+            else:
+                strings.append(value)
     return strings
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from .. import __version__, containers
 from ..containers import Container, Health
-from ..escape import systemd_raw, systemd_words
+from ..escape import systemd_raw, systemd_word, systemd_words
 from ..render import Templates
 from ..spec.model import Spec
 from .compose import INITDB_TARGET, port_binding
@@ -52,7 +52,7 @@ def _container(stack: str, network: str, ctr: Container, init_sql: str) -> list[
         c.append(("Volume", systemd_raw(f"./{init_sql}:{INITDB_TARGET}:ro")))
     if ctr.gpu:
         c.append(("AddDevice", containers.GPU_DEVICE))
-    c += [("EnvironmentFile", systemd_raw(path)) for path in ctr.env_files]
+    c += [("EnvironmentFile", systemd_word(path)) for path in ctr.env_files]  # quadlet splits it into words
     c += [("Environment", systemd_words([f"{k}={v}"])) for k, v in ctr.env.items()]
     if ctr.command:
         c.append(("Exec", systemd_words(ctr.command)))

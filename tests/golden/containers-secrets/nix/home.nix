@@ -183,7 +183,7 @@ in
           }
           (mkIf (cfg.redis.passwordFile != null) {
             volumes = [ (unitRaw cfg.redis.passwordFile + ":/run/secrets/redis-password:ro") ];
-            exec = "sh -c \"exec docker-entrypoint.sh redis-server --appendonly yes --protected-mode no --requirepass \\\"\$\$(cat /run/secrets/redis-password)\\\"\"";
+            exec = "sh -c \"umask 077 && printf 'requirepass \\\"%%s\\\"\\\\n' \\\"\$\$(sed 's/[\\\\\\\\\\\"]/\\\\\\\\&/g' /run/secrets/redis-password)\\\" >/tmp/stackgen-redis.conf && { chown redis /tmp/stackgen-redis.conf 2>/dev/null || true; } && exec docker-entrypoint.sh redis-server /tmp/stackgen-redis.conf --appendonly yes --protected-mode no\"";
             extraConfig = {
               Container = {
                 HealthCmd = "REDISCLI_AUTH=\"\$\$(cat /run/secrets/redis-password)\" redis-cli -p 6379 ping | grep -q PONG";
