@@ -177,8 +177,9 @@ def plan(
 def apply(p: Plan, *, force: bool = False) -> list[str]:
     """Write the plan. Refuses (StackError) on conflicts unless `force`; returns .orig backups made.
 
-    Any OSError (read-only directory, disk full) becomes a StackError naming the file; the
-    files written before it are complete, and the next render finishes the job.
+    Every file is staged (written and fsynced beside its target) before any is renamed into
+    place, so an OSError while writing (a full disk, a read-only directory) changes nothing;
+    it becomes a StackError naming the file.
     """
     conflicts = p.by("conflict")
     if conflicts and not force:
@@ -199,26 +200,41 @@ def apply(p: Plan, *, force: bool = False) -> list[str]:
             p.swept = _sweep_temps(p)
             default_mode = _file_mode()
             touched_dirs: set[Path] = set()
-            if writes:
-                doing = STATE_PATH
-                _atomic_write(p.out_dir / STATE_PATH, _state_bytes(p, journal=True), default_mode)
-            for c in p.changes:
-                doing = c.path
-                target = p.out_dir / c.path
-                mode = _mode_of(target, default_mode)
-                if c.action == "conflict":
-                    backup = _backup_path(target, c.old or b"")
-                    doing = str(backup.relative_to(p.out_dir))
-                    if not backup.exists():
-                        _atomic_write(backup, c.old or b"", mode)
-                    backups.append(doing)
+            # 1. Every new file and backup goes to a temp file beside its target first, so a
+            #    full disk or an I/O error is met before anything visible has changed.
+            staged: list[tuple[str, str, Path]] = []  # (what, temp file, target)
+            renamed = 0
+            try:
+                for c in writes:
+                    target = p.out_dir / c.path
+                    mode = _mode_of(target, default_mode)
+                    if c.action == "conflict":
+                        backup = _backup_path(target, c.old or b"")
+                        doing = str(backup.relative_to(p.out_dir))
+                        if not backup.exists():
+                            staged.append((doing, _stage(backup, c.old or b"", mode), backup))
+                        backups.append(doing)
                     doing = c.path
-                if c.action in WRITES + ("conflict",):
-                    _atomic_write(target, c.new.encode(), mode)
+                    staged.append((c.path, _stage(target, c.new.encode(), mode), target))
+                # 2. The journal: the state with both old and new hashes, so that any next
+                #    render recognises either version of each file as stackgen's.
+                if writes:
+                    doing = STATE_PATH
+                    _atomic_write(p.out_dir / STATE_PATH, _state_bytes(p, journal=True), default_mode)
+                # 3. The renames, one after another.
+                for what, tmp, target in staged:
+                    doing = what
+                    os.replace(tmp, target)
+                    renamed += 1
                     touched_dirs.add(target.parent)
-                elif c.action == "remove" and c.old is not None:
-                    target.unlink(missing_ok=True)
-                    touched_dirs.add(target.parent)
+            except BaseException:
+                for _, tmp, _ in staged[renamed:]:
+                    _unlink_quietly(tmp)
+                raise
+            for c in removes:
+                doing = c.path
+                (p.out_dir / c.path).unlink(missing_ok=True)
+                touched_dirs.add((p.out_dir / c.path).parent)
             doing = STATE_PATH
             for d in sorted(touched_dirs):  # the files' renames are durable before the state says so
                 _fsync_dir(d)
@@ -449,7 +465,8 @@ def _file_mode() -> int:
     return 0o666 & ~umask
 
 
-def _atomic_write(target: Path, data: bytes, mode: int) -> None:
+def _stage(target: Path, data: bytes, mode: int) -> str:
+    """Write `data` to a fsynced temp file beside `target`; returns its path."""
     import tempfile
 
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -460,12 +477,25 @@ def _atomic_write(target: Path, data: bytes, mode: int) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+    return tmp
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _atomic_write(target: Path, data: bytes, mode: int) -> None:
+    tmp = _stage(target, data, mode)
+    try:
         os.replace(tmp, target)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        _unlink_quietly(tmp)
         raise
 
 

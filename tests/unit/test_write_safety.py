@@ -276,7 +276,8 @@ def test_an_up_to_date_read_only_tree_renders_and_checks(readonly):
     (root / "stack.yaml").write_text(SMALL.replace("MODE: one", "MODE: two"))
     proc = run_without_write_rights(["render", "-o", "out"], root)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert proc.stderr.startswith("error: cannot write .stackgen/state.json in out: Permission denied\n"), proc.stderr
+    # the first file staged beside its target fails; nothing, the state included, has changed
+    assert proc.stderr.startswith("error: cannot write nix/devshell.nix in out: Permission denied\n"), proc.stderr
     assert 'MODE = "one"' in (out / "nix/devshell.nix").read_text()
 
 
@@ -286,3 +287,31 @@ def test_examples_render_clean_twice(tmp_path):
         result = CliRunner().invoke(cli, ["render", str(tmp_path / "stack.yaml")], catch_exceptions=False)
         assert result.exit_code == 0
     assert not list(tmp_path.rglob("*.tmp")) and not list(tmp_path.rglob("*.orig"))
+
+
+@pytest.mark.parametrize("failing", ["the third file", "the journal"])
+def test_a_full_disk_part_way_through_changes_no_file(project, monkeypatch, failing):
+    """Every file is staged before any is renamed into place: an error while writing one of
+    them, or the journal, leaves the whole tree as it was, with no temp file behind."""
+    spec = project / "stack.yaml"
+    spec.write_text(SMALL.replace("targets: [devshell, mirrors]", "gpu: {vendor: nvidia}\nmirrors: {region: china}\ntargets: [devshell, mirrors]"))
+    assert run("render").exit_code == 0
+    spec.write_text(SMALL.replace("MODE: one", "MODE: two").replace("targets: [devshell, mirrors]", "nixpkgs: nixos-unstable\ngpu: {vendor: nvidia, cuda: '13'}\nmirrors: {region: china, huggingface: 'https://hf.example.org'}\ntargets: [devshell, mirrors]"))
+    before = tree(project)
+
+    real_stage, outputs = write._stage, []
+
+    def stage(target, data, mode):
+        is_state = target.name == "state.json"
+        if not is_state:
+            outputs.append(target)
+        if (failing == "the journal" and is_state) or (failing == "the third file" and len(outputs) == 3):
+            raise OSError(28, "No space left on device")
+        return real_stage(target, data, mode)
+
+    monkeypatch.setattr(write, "_stage", stage)
+    result = run("render")
+    assert result.exit_code == 1
+    assert "No space left on device" in result.stderr
+    assert len(outputs) >= 3, "the change must reach at least three files"
+    assert tree(project) == before
