@@ -39,7 +39,8 @@
         {
           home-manager = evaluates "home-manager"
             (inputs.home-manager.lib.homeManagerConfiguration {
-              inherit pkgs;
+              # plain nixpkgs, as a user's home configuration has: the module sets its own config
+              pkgs = nixpkgs.legacyPackages.${system};
               modules = [
                 self.homeManagerModules.default
                 {

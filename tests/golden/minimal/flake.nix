@@ -48,7 +48,8 @@
           devshell = self.devShells.${system}.default;
           home-manager = evaluates "home-manager"
             (inputs.home-manager.lib.homeManagerConfiguration {
-              inherit pkgs;
+              # plain nixpkgs, as a user's home configuration has: the module sets its own config
+              pkgs = nixpkgs.legacyPackages.${system};
               modules = [
                 self.homeManagerModules.default
                 {

@@ -22,6 +22,8 @@ in
     warnings = opt (types.listOf types.str) [ ];
 
     home.packages = opt (types.listOf types.package) [ ];
+    # home-manager's modules/misc/nixpkgs.nix: nullOr configType (an attribute set that merges)
+    nixpkgs.config = opt (types.nullOr (types.attrsOf types.anything)) null;
     home.sessionVariables = opt (types.lazyAttrsOf (types.nullOr (types.oneOf [ types.str types.path types.int types.float types.bool ]))) { };
     systemd.user.services = opt (types.attrsOf (types.attrsOf (types.attrsOf unitValue))) { };
 

@@ -40,6 +40,15 @@ in
   ];
 
   options.stackgen = {
+    nixpkgsConfig = mkOption {
+      type = types.bool;
+      default = true;
+      description = ''
+        Set `nixpkgs.config` from ./nixpkgs-config.nix (CUDA builds, unfree allowed only for
+        NVIDIA's licenses), which Ollama's CUDA build needs. Turn off under home-manager's
+        `useGlobalPkgs`, and carry those settings in the system's nixpkgs.config instead.
+      '';
+    };
     postgres.passwordFile = mkOption {
       type = secretFile;
       default = null;
@@ -66,6 +75,8 @@ in
   };
 
   config = {
+    nixpkgs.config = mkIf cfg.nixpkgsConfig (import ./nixpkgs-config.nix { inherit lib; });
+
     home.packages = [
       pkgs.python312
       pkgs.uv

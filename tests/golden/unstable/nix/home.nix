@@ -19,6 +19,15 @@ let
 in
 {
   options.stackgen = {
+    nixpkgsConfig = mkOption {
+      type = types.bool;
+      default = true;
+      description = ''
+        Set `nixpkgs.config` from ./nixpkgs-config.nix (CUDA builds, unfree allowed only for
+        NVIDIA's licenses), which Ollama's CUDA build needs. Turn off under home-manager's
+        `useGlobalPkgs`, and carry those settings in the system's nixpkgs.config instead.
+      '';
+    };
     openWebui.environmentFile = mkOption {
       type = secretFile;
       default = "/run/secrets/open-webui.env";
@@ -27,6 +36,8 @@ in
   };
 
   config = {
+    nixpkgs.config = mkIf cfg.nixpkgsConfig (import ./nixpkgs-config.nix { inherit lib; });
+
     home.packages = [
       pkgs.python312
       pkgs.uv
