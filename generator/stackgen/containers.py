@@ -185,7 +185,7 @@ def _postgres(spec: Spec, svc: Service, peer) -> Container:
         secrets=(secret,) if secret else (),
         env=env,
         command=("postgres", "-c", "shared_preload_libraries=" + ",".join(preload)) if preload else (),
-        init_sql=_postgres_init(databases, extensions),
+        init_sql=_postgres_init(databases, extensions, secret_path(secret[0]) if secret else None),
     )  # fmt: skip
 
 
@@ -197,15 +197,19 @@ def postgres_data_dir(version: int, image: str) -> str:
     return "/var/lib/postgresql" if version >= 18 else "/var/lib/postgresql/data"
 
 
-def _postgres_init(databases: list[str], extensions: list[str]) -> str | None:
-    """SQL the image's entrypoint runs once, as the superuser, on an empty data directory."""
-    if len(databases) < 2 and not extensions:
+def _postgres_init(databases: list[str], extensions: list[str], password_file: str | None) -> str | None:
+    """SQL the image's entrypoint runs once, as the superuser, on an empty data directory:
+    the databases, each owned by a role of its own name (as on NixOS, ensureDBOwnership),
+    the extensions, and the roles' password when there is a password file."""
+    if not databases and not extensions:
         return None
     lines = [
         "-- Rendered by stackgen from services.postgres; change stack.yaml and re-render instead of editing.",
         "-- The postgres image runs this once, when it initializes an empty data volume.",
     ]
     lines += [f'CREATE DATABASE "{db}";' for db in databases[1:]]
+    for db in databases:
+        lines += [f'CREATE ROLE "{db}" LOGIN;', f'ALTER DATABASE "{db}" OWNER TO "{db}";']
     for db in databases or ["postgres"]:
         names = [SQL_EXTENSION.get(e, e) for e in extensions if e != "pg_cron"]
         if names:
@@ -213,7 +217,16 @@ def _postgres_init(databases: list[str], extensions: list[str]) -> str | None:
             lines += [f'CREATE EXTENSION IF NOT EXISTS "{name}";' for name in names]
     if "pg_cron" in extensions:  # pg_cron lives in cron.database_name, "postgres" by default
         lines += ['\\connect "postgres"', 'CREATE EXTENSION IF NOT EXISTS "pg_cron";']
+    if password_file:
+        lines += postgres_password_sql(databases, password_file)
     return "\n".join(lines) + "\n"
+
+
+def postgres_password_sql(databases: list[str], password_file: str) -> list[str]:
+    """psql lines that give each owner role the password in `password_file` (never inline)."""
+    if not databases:
+        return []
+    return [f"\\set password `cat {password_file}`"] + [f"ALTER ROLE \"{db}\" WITH PASSWORD :'password';" for db in databases]
 
 
 def _redis(spec: Spec, svc: Service, peer) -> Container:

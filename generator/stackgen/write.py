@@ -190,7 +190,7 @@ def apply(p: Plan, *, force: bool = False) -> list[str]:
     writes = p.by(*WRITES, "conflict")
     removes = [c for c in p.by("remove") if c.old is not None]
     final = _state_bytes(p, journal=False)
-    if not writes and not removes and _current_state(p.out_dir) == final:
+    if not writes and not removes and _current_state(p.out_dir) == final and not _plan_temps(p):
         return []  # nothing to do: not even the lock, so a read-only tree that is up to date passes
     backups: list[str] = []
     doing = STATE_DIR
@@ -259,6 +259,8 @@ def up_to_date(out_dir: Path, render_key: str) -> int | None:
         if state.get("render_key") != render_key:
             return None
         recorded = state["files"].items()
+        if _stale_temps(out_dir, state["files"]):
+            return None  # a killed render left temp files: the full path sweeps them
         root = _real_dir(out_dir)
         for rel, entry in recorded:
             target = _confined(root, out_dir, rel, [])
@@ -409,13 +411,13 @@ def _verify(p: Plan) -> None:
         raise StackError(moved + [Problem("nothing was written", hint="run 'stackgen render' again")])
 
 
-def _sweep_temps(p: Plan) -> list[str]:
-    """Remove the temp files a killed render left beside the files stackgen manages."""
-    names: dict[Path, set[str]] = {p.out_dir / STATE_DIR: {"state.json"}}
-    for rel in [c.path for c in p.changes] + list(p.state.get("files", {})):
-        target = p.out_dir / rel
+def _stale_temps(out_dir: Path, paths) -> list[Path]:
+    """The temp files a killed render left beside the files stackgen manages (`paths`)."""
+    names: dict[Path, set[str]] = {out_dir / STATE_DIR: {"state.json"}}
+    for rel in paths:
+        target = out_dir / rel
         names.setdefault(target.parent, set()).add(target.name)
-    swept = []
+    stale = []
     for folder, managed in sorted(names.items()):
         try:
             entries = os.listdir(folder)
@@ -423,12 +425,21 @@ def _sweep_temps(p: Plan) -> list[str]:
             continue
         for entry in sorted(entries):
             m = _TEMP_NAME.fullmatch(entry)
-            if not m or re.sub(r"\.orig(\.[0-9]+)?$", "", m["name"]) not in managed:
-                continue
-            path = folder / entry
-            if stat.S_ISREG(os.lstat(path).st_mode):
-                path.unlink()
-                swept.append(str(path.relative_to(p.out_dir)))
+            if m and re.sub(r"\.orig(\.[0-9]+)?$", "", m["name"]) in managed and stat.S_ISREG(os.lstat(folder / entry).st_mode):
+                stale.append(folder / entry)
+    return stale
+
+
+def _plan_temps(p: Plan) -> list[Path]:
+    return _stale_temps(p.out_dir, [c.path for c in p.changes] + list(p.state.get("files", {})))
+
+
+def _sweep_temps(p: Plan) -> list[str]:
+    """Remove the temp files a killed render left beside the files stackgen manages."""
+    swept = []
+    for path in _plan_temps(p):
+        path.unlink(missing_ok=True)
+        swept.append(str(path.relative_to(p.out_dir)))
     return swept
 
 

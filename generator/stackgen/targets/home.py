@@ -88,7 +88,13 @@ def container(spec: Spec, unset: Container, given: Container) -> dict[str, Any]:
     password file."""
     common, only_unset, only_given = _split(_options(spec, unset), _options(spec, given))
     option = PASSWORD_OPTIONS.get(unset.kind)
-    if unset.init_sql != given.init_sql or (only_unset or only_given) and not option:
+    # the plans may differ only by the password file: its mount, and the init script's password lines
+    password_sql = []
+    if unset.kind == "postgres" and given.secrets:
+        databases = list(spec.services["postgres"].options["databases"])
+        password_sql = containers.postgres_password_sql(databases, containers.secret_path(given.secrets[0][0]))
+    init_differs = (unset.init_sql or "") + "".join(line + "\n" for line in password_sql) != (given.init_sql or "")
+    if init_differs or (only_unset or only_given) and not option:
         raise AssertionError(f"{unset.kind}: the two plans differ beyond its password file")
     secret = containers.secret_path(given.secrets[0][0]) if option else None
     return {
@@ -105,17 +111,13 @@ def container(spec: Spec, unset: Container, given: Container) -> dict[str, Any]:
 
 
 def postgres_init(spec: Spec, ctr: Container, secret: str | None) -> dict[str, Any] | None:
-    """The init script: plan's SQL, then (home-manager, as the NixOS module) an owner role per
-    database, and the roles' password (`password`: only when the password file is set)."""
-    databases = list(spec.services["postgres"].options["databases"])
-    lines = ctr.init_sql.splitlines() if ctr.init_sql else []
-    for db in databases:
-        lines += [f'CREATE ROLE "{db}" LOGIN;', f'ALTER DATABASE "{db}" OWNER TO "{db}";']
-    if not lines:
+    """The init script: plan's SQL (databases, owner roles, extensions), and the roles'
+    password (`password`: only when the option's password file is set)."""
+    if not ctr.init_sql:
         return None
-    password = [f"\\set password `cat {secret}`"] if databases else []
-    password += [f"ALTER ROLE \"{db}\" WITH PASSWORD :'password';" for db in databases]
-    return {"lines": lines, "password": password, "mount": f":{INITDB_TARGET}:ro"}
+    databases = list(spec.services["postgres"].options["databases"])
+    password = containers.postgres_password_sql(databases, secret) if secret else []
+    return {"lines": ctr.init_sql.splitlines(), "password": password, "mount": f":{INITDB_TARGET}:ro"}
 
 
 def _options(spec: Spec, ctr: Container) -> dict[str, Any]:

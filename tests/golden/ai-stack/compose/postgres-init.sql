@@ -1,4 +1,6 @@
 -- Rendered by stackgen from services.postgres; change stack.yaml and re-render instead of editing.
 -- The postgres image runs this once, when it initializes an empty data volume.
+CREATE ROLE "aidb" LOGIN;
+ALTER DATABASE "aidb" OWNER TO "aidb";
 \connect "aidb"
 CREATE EXTENSION IF NOT EXISTS "vector";

@@ -22,10 +22,10 @@ let
       [
         "-- Rendered by stackgen from services.postgres; change stack.yaml and re-render instead of editing."
         "-- The postgres image runs this once, when it initializes an empty data volume."
-        "\\connect \"aidb\""
-        "CREATE EXTENSION IF NOT EXISTS \"vector\";"
         "CREATE ROLE \"aidb\" LOGIN;"
         "ALTER DATABASE \"aidb\" OWNER TO \"aidb\";"
+        "\\connect \"aidb\""
+        "CREATE EXTENSION IF NOT EXISTS \"vector\";"
       ]
       ++ lib.optionals (cfg.postgres.passwordFile != null) [
         "\\set password `cat /run/secrets/postgres-password`"

@@ -23,6 +23,10 @@ let
         "-- Rendered by stackgen from services.postgres; change stack.yaml and re-render instead of editing."
         "-- The postgres image runs this once, when it initializes an empty data volume."
         "CREATE DATABASE \"analytics\";"
+        "CREATE ROLE \"app\" LOGIN;"
+        "ALTER DATABASE \"app\" OWNER TO \"app\";"
+        "CREATE ROLE \"analytics\" LOGIN;"
+        "ALTER DATABASE \"analytics\" OWNER TO \"analytics\";"
         "\\connect \"app\""
         "CREATE EXTENSION IF NOT EXISTS \"vector\";"
         "CREATE EXTENSION IF NOT EXISTS \"timescaledb\";"
@@ -31,10 +35,6 @@ let
         "CREATE EXTENSION IF NOT EXISTS \"timescaledb\";"
         "\\connect \"postgres\""
         "CREATE EXTENSION IF NOT EXISTS \"pg_cron\";"
-        "CREATE ROLE \"app\" LOGIN;"
-        "ALTER DATABASE \"app\" OWNER TO \"app\";"
-        "CREATE ROLE \"analytics\" LOGIN;"
-        "ALTER DATABASE \"analytics\" OWNER TO \"analytics\";"
       ]
       ++ lib.optionals (cfg.postgres.passwordFile != null) [
         "\\set password `cat /run/secrets/postgres-password`"
