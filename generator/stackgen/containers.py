@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Collection
 
 from . import mirrordata
-from .spec.model import Service, Spec
+from .spec.model import POSTGRES_EXTENSION_SQL, POSTGRES_PRELOAD, Service, Spec
 
 # Pinned image tags (never `latest`). A service's `image:` in stack.yaml replaces these.
 OLLAMA_IMAGE = "docker.io/ollama/ollama:0.12.10"
@@ -30,8 +30,6 @@ OPEN_WEBUI_IMAGE = "ghcr.io/open-webui/open-webui:0.6.26"
 
 # Extensions the default postgres image (pgvector/pgvector) carries; others need `image:`.
 DEFAULT_POSTGRES_EXTENSIONS = ("pgvector",)
-SQL_EXTENSION = {"pgvector": "vector"}  # spec name -> CREATE EXTENSION name, where they differ
-PRELOAD_EXTENSIONS = ("timescaledb", "pg_cron")  # need shared_preload_libraries
 
 GPU_DEVICE = "nvidia.com/gpu=all"  # CDI name; `nvidia-ctk cdi generate` creates the spec
 SECRETS_DIR = "/run/secrets"
@@ -177,7 +175,7 @@ def _postgres(spec: Spec, svc: Service, peer) -> Container:
         env["POSTGRES_PASSWORD_FILE"] = secret_path(secret[0])
     else:  # no password: local trust (spec validation refuses this on an exposed host)
         env["POSTGRES_HOST_AUTH_METHOD"] = "trust"
-    preload = [e for e in extensions if e in PRELOAD_EXTENSIONS]
+    preload = [e for e in POSTGRES_PRELOAD if e in extensions]
     return _base(
         spec, svc, 5432,
         Health("pg_isready -q -h 127.0.0.1 -p 5432 -U postgres"),
@@ -211,7 +209,7 @@ def _postgres_init(databases: list[str], extensions: list[str], password_file: s
     for db in databases:
         lines += [f'CREATE ROLE "{db}" LOGIN;', f'ALTER DATABASE "{db}" OWNER TO "{db}";']
     for db in databases or ["postgres"]:
-        names = [SQL_EXTENSION.get(e, e) for e in extensions if e != "pg_cron"]
+        names = [POSTGRES_EXTENSION_SQL[e] for e in extensions if e != "pg_cron"]
         if names:
             lines.append(f'\\connect "{db}"')
             lines += [f'CREATE EXTENSION IF NOT EXISTS "{name}";' for name in names]

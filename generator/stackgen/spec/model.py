@@ -15,6 +15,17 @@ BRANCHES = ("nixos-26.05", "nixos-unstable")
 PYTHON_VERSIONS = ("3.11", "3.12", "3.13", "3.14")
 CUDA_MAJORS = ("12", "13")
 POSTGRES_VERSIONS = (14, 15, 16, 17, 18)
+# The extensions the spec accepts (postgresqlPackages attribute -> CREATE EXTENSION name),
+# and those that must be in shared_preload_libraries.
+POSTGRES_EXTENSION_SQL = {
+    "pgvector": "vector",
+    "postgis": "postgis",
+    "timescaledb": "timescaledb",
+    "pg_cron": "pg_cron",
+    "pg_repack": "pg_repack",
+    "pg_partman": "pg_partman",
+}
+POSTGRES_PRELOAD = ("pg_cron", "timescaledb")
 
 
 @dataclass(frozen=True)

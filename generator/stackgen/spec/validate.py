@@ -15,6 +15,7 @@ from .model import (
     ALL_TARGETS,
     BRANCHES,
     CUDA_MAJORS,
+    POSTGRES_EXTENSION_SQL,
     POSTGRES_VERSIONS,
     PYTHON_VERSIONS,
     Gpu,
@@ -92,7 +93,7 @@ SERVICES: dict[str, dict] = {
         {
             "version": ck.enum(POSTGRES_VERSIONS),
             "databases": ck.listof(IDENT, max_len=100),
-            "extensions": ck.listof(ck.enum(("pgvector", "postgis", "timescaledb", "pg_cron", "pg_repack", "pg_partman"))),
+            "extensions": ck.listof(ck.enum(POSTGRES_EXTENSION_SQL)),
             "password_file": ck.abspath,
         },
     ),

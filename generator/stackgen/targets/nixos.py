@@ -8,19 +8,9 @@ from __future__ import annotations
 
 from .. import mirrordata
 from ..render import Templates, resource_root
-from ..spec.model import Service, Spec
+from ..spec.model import POSTGRES_EXTENSION_SQL, POSTGRES_PRELOAD, Service, Spec
 from ..spec.validate import SERVICES
 
-# SQL name of each extension the spec accepts (postgresqlPackages attribute -> CREATE EXTENSION).
-PG_EXTENSION_SQL = {
-    "pgvector": "vector",
-    "postgis": "postgis",
-    "timescaledb": "timescaledb",
-    "pg_cron": "pg_cron",
-    "pg_repack": "pg_repack",
-    "pg_partman": "pg_partman",
-}
-PG_PRELOAD = ("pg_cron", "timescaledb")  # need shared_preload_libraries
 CONTAINER_TARGETS = ("compose", "quadlet")
 
 
@@ -93,12 +83,12 @@ def postgres(svc: Service) -> dict:
     databases = list(svc.databases)
     extensions = list(svc.extensions)
     cron_db = databases[0] if databases else "postgres"
-    create = [(db, PG_EXTENSION_SQL[ext]) for db in databases for ext in extensions if ext != "pg_cron"]
+    create = [(db, POSTGRES_EXTENSION_SQL[ext]) for db in databases for ext in extensions if ext != "pg_cron"]
     if "pg_cron" in extensions:
         create.append((cron_db, "pg_cron"))
     return {
         "extensions": extensions,
-        "preload": ",".join(e for e in PG_PRELOAD if e in extensions),
+        "preload": ",".join(e for e in POSTGRES_PRELOAD if e in extensions),
         "cron_db": cron_db if "pg_cron" in extensions else None,
         "create": create,
     }
