@@ -69,7 +69,6 @@ class Plan:
     state: dict
     spec_sha256: str
     owners: set[str] | None  # the targets this render covers (None: all)
-    problems: list[Problem] = field(default_factory=list)
     render_key: str | None = None  # freshness.render_key of a full render; recorded by apply
     swept: list[str] = field(default_factory=list)  # stale temp files removed by apply()
 
@@ -171,7 +170,7 @@ def plan(
     changes.sort(key=lambda c: c.path)
     if problems:
         raise StackError(problems)
-    return Plan(out_dir, changes, state, spec_sha256, owners, problems, render_key if owners is None else None)
+    return Plan(out_dir, changes, state, spec_sha256, owners, render_key if owners is None else None)
 
 
 def apply(p: Plan, *, force: bool = False) -> list[str]:

@@ -11,7 +11,9 @@ from ..render import Templates, resource_root
 from ..spec.model import POSTGRES_EXTENSION_SQL, POSTGRES_PRELOAD, Service, Spec
 from ..spec.validate import SERVICES
 
-CONTAINER_TARGETS = ("compose", "quadlet")
+# Targets whose containers this host runs through podman, so the module wires CDI for them.
+# (Not spec.validate.CONTAINER_TARGETS, which also counts home-manager for its checks.)
+HOST_CONTAINER_TARGETS = ("compose", "quadlet")
 
 
 def render(spec: Spec, tpl: Templates) -> dict[str, str]:
@@ -33,7 +35,7 @@ def render(spec: Spec, tpl: Templates) -> dict[str, str]:
             own_options=spec.gpu.nvidia
             or bool(mirrordata.nix_caches(spec))
             or any(spec.has(k) for k in ("postgres", "redis", "qdrant", "open-webui")),
-            containers=any(t in spec.targets for t in CONTAINER_TARGETS),
+            containers=any(t in spec.targets for t in HOST_CONTAINER_TARGETS),
             llama=llama_cpp(llama) if llama else None,
             postgres=postgres(spec.services["postgres"]) if spec.has("postgres") else None,
             ollama_url=spec.services["ollama"].local_url if spec.has("ollama") else None,
