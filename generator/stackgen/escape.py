@@ -53,6 +53,19 @@ def sh_quote(value: object) -> str:
     return "'" + text.replace("'", "'\"'\"'") + "'"
 
 
+def sh_dquoted(value: object) -> str:
+    """The inside of a POSIX double-quoted string that expands to exactly `value`.
+
+    For sinks that wrap a value in double quotes themselves, such as home-manager's
+    `home.sessionVariables` (`export NAME="value"` in hm-session-vars.sh): `\\`, `"`, `$` and
+    the backquote are the only characters special there; each gets a backslash.
+    """
+    text = str(value)
+    if "\x00" in text:
+        raise ValueError("a shell string cannot hold NUL")
+    return re.sub(r'([\\"$`])', r"\\\1", text)
+
+
 def compose_str(value: object) -> str:
     """A compose-file string that reaches the container as exactly `value`.
 
@@ -80,6 +93,13 @@ def systemd_raw(value: object) -> str:
     if text.endswith("\\") or (len(text) >= 2 and text[0] == text[-1] == '"'):
         raise ValueError(f"not representable as a raw unit value: {text!r}")
     return text.replace("%", "%%").replace("$", "$$")
+
+
+def systemd_specifiers(value: object) -> str:
+    """A value that NixOS copies into a unit setting without escaping `%` (the Environment=
+    lines of `systemd.services.<n>.environment`, JSON-quoted; a host spliced into ExecStart=):
+    `%` starts a specifier there and `%%` is a literal `%`. Line breaks are refused."""
+    return _systemd_checked(value).replace("%", "%%")
 
 
 def systemd_word(value: object) -> str:

@@ -5,6 +5,8 @@ let
   lib = {
     optionalString = c: s: if c then s else "";
     makeLibraryPath = ps: builtins.concatStringsSep ":" (map (p: "${p}/lib") ps);
+    # nixpkgs' definition (lib/strings.nix), for the shellHook's quoted words.
+    escapeShellArg = arg: "'" + builtins.replaceStrings [ "'" ] [ "'\\''" ] (toString arg) + "'";
   };
   cuda = { cuda_cudart = pkg "cudart"; libcublas = pkg "cublas"; cudnn = pkg "cudnn"; nccl = pkg "nccl"; cuda_nvcc = pkg "nvcc"; };
 in

@@ -214,6 +214,13 @@ def listof(item: Checker, *, unique: bool = True, min_len: int = 0, max_len: int
     return check
 
 
+# What a URL may hold unencoded (RFC 3986: unreserved, gen-delims but '#' and '?', sub-delims
+# but "'"), and '%' only as the start of a %XX escape. Everything else (spaces, quotes,
+# backslashes, backticks, braces, '#' that nix.conf reads as a comment, non-ASCII) must be
+# percent-encoded: a URL that holds it unencoded is refused rather than guessed at.
+URL_TEXT = re.compile(r"(?:[A-Za-z0-9._~:/@!$&()*+,;=\[\]-]|%[0-9A-Fa-f]{2})*")
+
+
 def url(c: Collector, path: tuple, value: Any) -> Any:
     from urllib.parse import urlsplit  # lazy: most specs have no URL
 
@@ -222,6 +229,21 @@ def url(c: Collector, path: tuple, value: Any) -> Any:
         return value
     if any(ch.isspace() for ch in value) or any(ch in value for ch in "\"'`<>\\{}|^"):
         return c.error(path, f"{dotted(path)} {value!r} is not a valid URL (it contains spaces or quoting characters)")
+    if "?" in value or "#" in value:
+        # even an empty '#' matters: nix.conf and NIX_CONFIG read the rest of the line as a comment
+        return c.error(
+            path,
+            f"{dotted(path)} {value!r} must not have a query or fragment ('?' or '#')",
+            "write the plain URL; percent-encode a literal '?' as %3F and '#' as %23",
+        )
+    bad = next((ch for ch in value if not URL_TEXT.fullmatch(ch) and ch != "%"), None)
+    if bad is not None or not URL_TEXT.fullmatch(value):
+        what = f"the character {bad!r}" if bad is not None else "a '%' that is not followed by two hex digits"
+        return c.error(
+            path,
+            f"{dotted(path)} {value!r} is not a valid URL: it contains {what}",
+            "percent-encode it (a space is %20, '%' itself is %25, non-ASCII text as UTF-8 bytes)",
+        )
     try:
         parts = urlsplit(value)
         _ = parts.port
@@ -235,8 +257,6 @@ def url(c: Collector, path: tuple, value: Any) -> Any:
             f"{dotted(path)} has credentials in the URL",
             "secrets never go in the spec; configure the credentials outside it (netrc, a secrets file)",
         )
-    if parts.query or parts.fragment:
-        return c.error(path, f"{dotted(path)} {value!r} must not have a query or fragment")
     return value
 
 
@@ -257,6 +277,9 @@ def abspath(c: Collector, path: tuple, value: Any) -> Any:
     return value
 
 
+IFNAME = re.compile(r"[A-Za-z0-9_.-]{1,15}")  # a Linux interface name (IFNAMSIZ 16)
+
+
 def host(c: Collector, path: tuple, value: Any) -> Any:
     import ipaddress  # lazy: most specs keep the default host
 
@@ -265,6 +288,14 @@ def host(c: Collector, path: tuple, value: Any) -> Any:
         return value
     if value == "localhost":
         return value
+    address, percent, zone = value.partition("%")
+    if percent and not IFNAME.fullmatch(zone):
+        # Python accepts any text as an IPv6 zone; it reaches shell, Nix and unit files.
+        return c.error(
+            path,
+            f"{dotted(path)} {value!r} has a zone that is not a network interface name",
+            "write the interface after '%' (letters, digits, '.', '_', '-'), as in fe80::1%eth0",
+        )
     try:
         ipaddress.ip_address(value)
     except ValueError:

@@ -33,7 +33,27 @@ PASSWORD_OPTIONS = {"postgres": "postgres.passwordFile", "redis": "redis.passwor
 # kind -> stackgen.<option> of an environment file (podman --env-file) holding the service's key
 ENVIRONMENT_FILE_OPTIONS = {"qdrant": "qdrant.environmentFile", "open-webui": "openWebui.environmentFile"}
 SECRET_KEYS = ("password_file", "api_key_file", "secret_key_file")
-PLACEHOLDER = "/stackgen-placeholder"  # stands for the option's file while planning; never rendered
+
+
+class OptionFile:
+    """The file a `stackgen.<option>` names: known only when Nix evaluates the module, so it
+    stands in for the password file while planning. It is no text (no spec value can be
+    mistaken for it), and formatting it into a string is a bug that fails at once: the
+    template reaches the file through `cfg.<option>`, never through the plan's text."""
+
+    __slots__ = ("option",)
+
+    def __init__(self, option: str):
+        self.option = option
+
+    def __repr__(self) -> str:
+        return f"OptionFile({self.option!r})"
+
+    def __str__(self) -> str:
+        raise TypeError(f"the file of stackgen.{self.option} is only known in Nix; it cannot become text")
+
+    def __format__(self, spec: str) -> str:  # f"{file}" too
+        return str(self)
 
 
 def render(spec: Spec, tpl: Templates) -> dict[str, str]:
@@ -54,8 +74,6 @@ def render(spec: Spec, tpl: Templates) -> dict[str, str]:
             secrets_mounted=any(c["password"] or c["environment_file"] for c in entries),
         )
     }
-    if PLACEHOLDER in files["nix/home.nix"]:
-        raise AssertionError("the planning placeholder for a password file reached home.nix")
     files.update(copy_modules("home", imports))
     return files
 
@@ -67,17 +85,18 @@ def _plans(spec: Spec) -> list[tuple[Container, Container]]:
     def peer(kind: str) -> str:
         return f"{spec.name}-{kind}"  # the container's name, which is its name on the network
 
-    unset, given = (containers.plan(_with_password(spec, path), peer, host_network) for path in (None, PLACEHOLDER))
+    unset, given = (containers.plan(_with_password(spec, given), peer, host_network) for given in (False, True))
     return list(zip(unset, given))
 
 
-def _with_password(spec: Spec, path: str | None) -> Spec:
-    """The spec with no *_file secrets, except `path` as every password file of PASSWORD_OPTIONS."""
+def _with_password(spec: Spec, given: bool) -> Spec:
+    """The spec with no *_file secrets, except (when `given`) each password file of
+    PASSWORD_OPTIONS as the OptionFile of its option."""
     services = {}
     for kind, svc in spec.services.items():
         options = {**svc.options, **{key: None for key in SECRET_KEYS if key in svc.options}}
         if kind in PASSWORD_OPTIONS:
-            options["password_file"] = path
+            options["password_file"] = OptionFile(PASSWORD_OPTIONS[kind]) if given else None
         services[kind] = replace(svc, options=options)
     return replace(spec, services=services)
 

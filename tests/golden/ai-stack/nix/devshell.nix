@@ -62,10 +62,11 @@ pkgs.mkShell {
       else
         echo "  GPU: no NVIDIA driver (libcuda.so.1) found; CUDA programs will run on the CPU or fail"
       fi
-      echo "  services: ollama 127.0.0.1:11434, llama-cpp 127.0.0.1:8080, postgres 127.0.0.1:5432, redis 127.0.0.1:6379, qdrant 127.0.0.1:6333, open-webui 127.0.0.1:3000"
-      echo "  start: podman-compose up -d"
-      echo "     or: systemctl --user start ai-stack-<service> (Quadlet units in quadlet/)"
-      echo "     or: import nixosModules.default into your NixOS configuration"
+      # Spec text (service hosts) reaches bash only as a quoted word.
+      echo ${lib.escapeShellArg "  services: ollama 127.0.0.1:11434, llama-cpp 127.0.0.1:8080, postgres 127.0.0.1:5432, redis 127.0.0.1:6379, qdrant 127.0.0.1:6333, open-webui 127.0.0.1:3000"}
+      echo ${lib.escapeShellArg "  start: podman-compose up -d"}
+      echo ${lib.escapeShellArg "     or: systemctl --user start ai-stack-<service> (Quadlet units in quadlet/)"}
+      echo ${lib.escapeShellArg "     or: import nixosModules.default into your NixOS configuration"}
     fi
   '';
 }

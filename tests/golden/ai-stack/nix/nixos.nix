@@ -14,6 +14,9 @@ let
   cfg = config.stackgen;
   # A secret is named by its path as a string; a Nix path would copy it into the store.
   secretFile = types.nullOr (types.strMatching "/.+");
+  # NixOS writes serviceConfig values into the unit as they are, where systemd expands `%`
+  # specifiers (LoadCredential=, EnvironmentFile=): doubled, they stay literal.
+  unitText = lib.replaceStrings [ "%" ] [ "%%" ];
 in
 {
   imports = [
@@ -102,11 +105,13 @@ in
     services.ollama = {
       enable = true;
       package = pkgs.ollama-cuda;
+      # nixpkgs writes it into OLLAMA_HOST= (an Environment= line) without escaping `%`.
       host = "127.0.0.1";
       port = 11434;
       models = mkDefault "/var/lib/ollama/models";
       # Pulled when the service starts (ollama-model-loader.service).
       loadModels = [ "llama3.2:3b" "qwen2.5:7b" ];
+      # Environment= lines: nixpkgs JSON-quotes them but leaves `%` to systemd.
       environmentVariables.HF_ENDPOINT = "https://hf-mirror.com";
     };
 
@@ -152,7 +157,7 @@ in
         Type = "oneshot";
         RemainAfterExit = true;
         User = "postgres";
-        LoadCredential = mkIf (cfg.postgres.passwordFile != null) [ "password:${cfg.postgres.passwordFile}" ];
+        LoadCredential = mkIf (cfg.postgres.passwordFile != null) [ "password:${unitText cfg.postgres.passwordFile}" ];
       };
       script = ''
         set -euo pipefail
@@ -188,10 +193,12 @@ in
         telemetry_disabled = true;
       };
     };
-    systemd.services.qdrant.serviceConfig.EnvironmentFile = mkIf (cfg.qdrant.environmentFile != null) cfg.qdrant.environmentFile;
+    systemd.services.qdrant.serviceConfig.EnvironmentFile = mkIf (cfg.qdrant.environmentFile != null) (unitText cfg.qdrant.environmentFile);
 
     services.open-webui = {
       enable = true;
+      # nixpkgs splices host into ExecStart= and `environment` into Environment= lines,
+      # escaping neither's `%`.
       host = "127.0.0.1";
       port = 3000;
       # Setting `environment` replaces the module's defaults: keep its telemetry opt-outs.
@@ -203,6 +210,6 @@ in
         HF_ENDPOINT = "https://hf-mirror.com";
       };
     };
-    systemd.services.open-webui.serviceConfig.EnvironmentFile = mkIf (cfg.openWebui.environmentFile != null) cfg.openWebui.environmentFile;
+    systemd.services.open-webui.serviceConfig.EnvironmentFile = mkIf (cfg.openWebui.environmentFile != null) (unitText cfg.openWebui.environmentFile);
   };
 }

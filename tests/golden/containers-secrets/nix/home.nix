@@ -84,11 +84,12 @@ in
       pkgs.uv
     ];
 
-    # Seen by login shells, not by systemd user services.
+    # Seen by login shells, not by systemd user services. home-manager writes each value as
+    # `export NAME="value"` into hm-session-vars.sh: escaped for those double quotes.
     home.sessionVariables = {
-      UV_DEFAULT_INDEX = "https://pypi.example.org/simple/\$project%2Fx;a&b";
-      PIP_INDEX_URL = "https://pypi.example.org/simple/\$project%2Fx;a&b";
-      HF_ENDPOINT = "https://hf.example.org/mirror%20a\$b";
+      UV_DEFAULT_INDEX = "https://pypi.example.org/simple/\\\$project%2Fx;a&b";
+      PIP_INDEX_URL = "https://pypi.example.org/simple/\\\$project%2Fx;a&b";
+      HF_ENDPOINT = "https://hf.example.org/mirror%20a\\\$b";
     };
 
     # Containers need Linux (home-manager asserts it).

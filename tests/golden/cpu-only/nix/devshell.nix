@@ -40,8 +40,9 @@ pkgs.mkShell {
     if [ -z "''${STACKGEN_QUIET:-}" ]; then
       echo "cpu-box dev shell: python ${python.version}, uv ${pkgs.uv.version}"
       echo "  GPU: none (gpu.vendor: none)"
-      echo "  services: ollama 127.0.0.1:11434, llama-cpp 127.0.0.1:8081, postgres 0.0.0.0:5432, redis 0.0.0.0:6379, qdrant 0.0.0.0:6333"
-      echo "  start: import nixosModules.default into your NixOS configuration"
+      # Spec text (service hosts) reaches bash only as a quoted word.
+      echo ${lib.escapeShellArg "  services: ollama 127.0.0.1:11434, llama-cpp 127.0.0.1:8081, postgres 0.0.0.0:5432, redis 0.0.0.0:6379, qdrant 0.0.0.0:6333"}
+      echo ${lib.escapeShellArg "  start: import nixosModules.default into your NixOS configuration"}
     fi
   '';
 }

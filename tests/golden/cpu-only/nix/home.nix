@@ -13,6 +13,7 @@ let
   cfg = config.stackgen;
   # A secret is named by its path as a string; a Nix path would copy it into the store.
   secretFile = types.nullOr (types.strMatching "/.+");
+  unitValue = if pkgs.stdenv.hostPlatform.isLinux then lib.replaceStrings [ "%" ] [ "%%" ] else value: value;
   # Quadlet hands a volume source and an environment file to ExecStart=, where systemd expands
   # `%` and `$`; doubled, they stay literal.
   unitRaw = lib.replaceStrings [ "%" "$" ] [ "%%" "$$" ];
@@ -82,7 +83,8 @@ in
       pkgs.git
     ];
 
-    # Seen by login shells, not by systemd user services.
+    # Seen by login shells, not by systemd user services. home-manager writes each value as
+    # `export NAME="value"` into hm-session-vars.sh: escaped for those double quotes.
     home.sessionVariables = {
       HF_ENDPOINT = "https://hf-mirror.com";
     };
@@ -91,7 +93,9 @@ in
       enable = true;
       host = "127.0.0.1";
       port = 11434;
-      environmentVariables.HF_ENDPOINT = "https://hf-mirror.com";
+      # home-manager writes it into the user unit's Environment= line as it is, where systemd
+      # expands `%` specifiers; launchd (macOS) takes it literally.
+      environmentVariables.HF_ENDPOINT = unitValue "https://hf-mirror.com";
     };
     # Pulled by ollama-models.service once Ollama answers (./modules/home/ollama-models.nix).
     stackgen.ollamaModels = [ "qwen2.5:0.5b" ];

@@ -14,6 +14,9 @@ let
   cfg = config.stackgen;
   # A secret is named by its path as a string; a Nix path would copy it into the store.
   secretFile = types.nullOr (types.strMatching "/.+");
+  # NixOS writes serviceConfig values into the unit as they are, where systemd expands `%`
+  # specifiers (LoadCredential=, EnvironmentFile=): doubled, they stay literal.
+  unitText = lib.replaceStrings [ "%" ] [ "%%" ];
 in
 {
   imports = [
@@ -62,11 +65,13 @@ in
 
     services.ollama = {
       enable = true;
+      # nixpkgs writes it into OLLAMA_HOST= (an Environment= line) without escaping `%`.
       host = "127.0.0.1";
       port = 11434;
       models = mkDefault "/var/lib/ollama/models";
       # Pulled when the service starts (ollama-model-loader.service).
       loadModels = [ "qwen2.5:0.5b" ];
+      # Environment= lines: nixpkgs JSON-quotes them but leaves `%` to systemd.
       environmentVariables.HF_ENDPOINT = "https://hf-mirror.com";
     };
 
@@ -134,7 +139,7 @@ in
         Type = "oneshot";
         RemainAfterExit = true;
         User = "postgres";
-        LoadCredential = mkIf (cfg.postgres.passwordFile != null) [ "password:${cfg.postgres.passwordFile}" ];
+        LoadCredential = mkIf (cfg.postgres.passwordFile != null) [ "password:${unitText cfg.postgres.passwordFile}" ];
       };
       script = ''
         set -euo pipefail
@@ -173,7 +178,7 @@ in
         telemetry_disabled = true;
       };
     };
-    systemd.services.qdrant.serviceConfig.EnvironmentFile = mkIf (cfg.qdrant.environmentFile != null) cfg.qdrant.environmentFile;
+    systemd.services.qdrant.serviceConfig.EnvironmentFile = mkIf (cfg.qdrant.environmentFile != null) (unitText cfg.qdrant.environmentFile);
 
     # Exposed by the spec; these modules have no openFirewall option.
     networking.firewall.allowedTCPPorts = [ 5432 6333 6334 ];

@@ -38,10 +38,11 @@ pkgs.mkShell {
     if [ -z "''${STACKGEN_QUIET:-}" ]; then
       echo "hello-llm dev shell: python ${python.version}, uv ${pkgs.uv.version}"
       echo "  GPU: none (gpu.vendor: none)"
-      echo "  services: ollama 127.0.0.1:11434"
-      echo "  start: podman-compose up -d"
-      echo "     or: systemctl --user start hello-llm-<service> (Quadlet units in quadlet/)"
-      echo "     or: import nixosModules.default into your NixOS configuration"
+      # Spec text (service hosts) reaches bash only as a quoted word.
+      echo ${lib.escapeShellArg "  services: ollama 127.0.0.1:11434"}
+      echo ${lib.escapeShellArg "  start: podman-compose up -d"}
+      echo ${lib.escapeShellArg "     or: systemctl --user start hello-llm-<service> (Quadlet units in quadlet/)"}
+      echo ${lib.escapeShellArg "     or: import nixosModules.default into your NixOS configuration"}
     fi
   '';
 }

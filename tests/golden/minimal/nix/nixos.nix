@@ -34,6 +34,7 @@ in
 
     services.ollama = {
       enable = true;
+      # nixpkgs writes it into OLLAMA_HOST= (an Environment= line) without escaping `%`.
       host = "127.0.0.1";
       port = 11434;
       models = mkDefault "/var/lib/ollama/models";

@@ -14,6 +14,9 @@ let
   cfg = config.stackgen;
   # A secret is named by its path as a string; a Nix path would copy it into the store.
   secretFile = types.nullOr (types.strMatching "/.+");
+  # NixOS writes serviceConfig values into the unit as they are, where systemd expands `%`
+  # specifiers (LoadCredential=, EnvironmentFile=): doubled, they stay literal.
+  unitText = lib.replaceStrings [ "%" ] [ "%%" ];
 in
 {
   imports = [
@@ -83,6 +86,7 @@ in
     services.ollama = {
       enable = true;
       package = pkgs.ollama-cpu;
+      # nixpkgs writes it into OLLAMA_HOST= (an Environment= line) without escaping `%`.
       host = "0.0.0.0";
       port = 11434;
       modelsDir = mkDefault "/var/lib/ollama/models";
@@ -113,6 +117,8 @@ in
 
     services.open-webui = {
       enable = true;
+      # nixpkgs splices host into ExecStart= and `environment` into Environment= lines,
+      # escaping neither's `%`.
       host = "0.0.0.0";
       port = 8088;
       # Setting `environment` replaces the module's defaults: keep its telemetry opt-outs.
@@ -124,6 +130,6 @@ in
       };
       openFirewall = true;
     };
-    systemd.services.open-webui.serviceConfig.EnvironmentFile = mkIf (cfg.openWebui.environmentFile != null) cfg.openWebui.environmentFile;
+    systemd.services.open-webui.serviceConfig.EnvironmentFile = mkIf (cfg.openWebui.environmentFile != null) (unitText cfg.openWebui.environmentFile);
   };
 }

@@ -42,8 +42,13 @@ let
     };
   };
 
+  # systemd expands `%` specifiers in Description= (NixOS writes it as it is): doubled, literal.
+  unitText = lib.replaceStrings [ "%" ] [ "%%" ];
+
+  # Every value in the script below is spliced in through lib.escapeShellArg: the unit runs
+  # as root, and a URL may hold `$(...)`, backquotes or `;` (all legal URL characters).
   unit = name: file: {
-    description = "Fetch ${file.path}";
+    description = unitText "Fetch ${file.path}";
     wants = [ "network-online.target" ];
     after = [ "network-online.target" ];
     before = file.requiredBy;
@@ -73,7 +78,7 @@ let
       ''
       + lib.optionalString (file.sha256 != null) ''
         if ! ${verify "${target}.part"}; then
-          echo "sha256 mismatch for ${file.url}; removing the download" >&2
+          echo ${lib.escapeShellArg "sha256 mismatch for ${file.url}; removing the download"} >&2
           rm -f ${target}.part
           exit 1
         fi
