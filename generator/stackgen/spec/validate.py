@@ -34,6 +34,32 @@ TOP_KEYS = (
 NAME = ck.string(pattern=r"[a-z][a-z0-9-]{0,62}", describe="a valid name (lowercase letters, digits and '-', starting with a letter, at most 63)")
 NIX_KEY = ck.string(pattern=r"[A-Za-z0-9._-]+:[A-Za-z0-9+/]{43}=", describe="a Nix public key (name:base64)")
 IDENT = ck.string(pattern=r"[a-z_][a-z0-9_]{0,62}", describe="a plain SQL identifier (lowercase letters, digits, '_')")
+# Names a database (and its owner role, named like it) cannot take: they exist in every cluster
+# (the superuser and its database, the templates) or PostgreSQL reserves them as role names.
+RESERVED_DATABASES = {
+    "postgres": "the superuser role and its database exist in every cluster",
+    "template0": "a template database that exists in every cluster",
+    "template1": "a template database that exists in every cluster",
+    "public": "PostgreSQL reserves it as a role name",
+    "none": "PostgreSQL reserves it as a role name",
+}
+
+
+def _database(c: Collector, path: tuple, value: Any) -> Any:
+    """A database name that the init SQL (CREATE DATABASE, and CREATE ROLE of the same name)
+    and NixOS's ensureDatabases/ensureUsers can create in a fresh cluster."""
+    value = IDENT(c, path, value)
+    if value is INVALID:
+        return value
+    why = RESERVED_DATABASES.get(value) or ("PostgreSQL reserves role names starting with pg_" if value.startswith("pg_") else None)
+    if why:
+        return c.error(
+            path,
+            f"{dotted(path)} {value!r} cannot be a database name: each database gets an owner role of the same name, and {why}",
+            "choose another name, such as app or aidb",
+        )
+    return value
+
 OLLAMA_MODEL = ck.string(
     pattern=r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*(:[A-Za-z0-9][A-Za-z0-9._-]*)?",
     describe="an Ollama model name (name:tag, or a registry path such as hf.co/org/repo:quant)",
@@ -92,7 +118,7 @@ SERVICES: dict[str, dict] = {
         False,
         {
             "version": ck.enum(POSTGRES_VERSIONS),
-            "databases": ck.listof(IDENT, max_len=100),
+            "databases": ck.listof(_database, max_len=100),
             "extensions": ck.listof(ck.enum(POSTGRES_EXTENSION_SQL)),
             "password_file": ck.abspath,
         },
