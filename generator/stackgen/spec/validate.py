@@ -167,7 +167,7 @@ def validate(doc: Document) -> Spec:
 
     _semantics(c, systems, gpu, services)
     if targets is not INVALID and CONTAINER_TARGETS & set(targets):
-        _container_semantics(c, services)
+        _container_semantics(c, services, native_ollama=not {"compose", "quadlet"} & set(targets))
     if c.problems:
         raise StackError(sorted(c.problems, key=lambda p: (p.line or 0, p.col or 0)))
     targets = tuple(t for t in ALL_TARGETS if t in targets)  # canonical order
@@ -395,11 +395,19 @@ CONTAINER_TARGETS = {"compose", "quadlet", "home-manager"}
 CONTAINER_AUTH = {"postgres": "password_file", "redis": "password_file", "qdrant": "api_key_file"}
 
 
-def _container_semantics(c: Collector, services: dict[str, Service]) -> None:
-    """Checks that only matter when the services run as containers (compose, quadlet, home-manager)."""
+def _container_semantics(c: Collector, services: dict[str, Service], native_ollama: bool) -> None:
+    """Checks that only matter when the services run as containers (compose, quadlet, home-manager;
+    home-manager alone runs Ollama natively)."""
     from ..containers import DEFAULT_POSTGRES_EXTENSIONS, default_image
 
     for kind, svc in services.items():
+        if "%" in svc.host and not (kind == "ollama" and native_ollama):
+            # podman (and docker-compose) parse a publish address without a zone: "cannot parse as an IP address"
+            c.error(
+                ("services", kind, "host"),
+                f"services.{kind}.host {svc.host!r} is a scoped IPv6 address, on which a container port cannot be published",
+                "publish on the address without its %zone, or on :: or 0.0.0.0, or drop compose, quadlet and home-manager from targets",
+            )
         auth = CONTAINER_AUTH.get(kind)
         if auth and svc.exposed and not svc.options.get(auth):
             c.error(

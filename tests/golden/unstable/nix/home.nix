@@ -13,7 +13,7 @@ let
   cfg = config.stackgen;
   # A secret is named by its path as a string; a Nix path would copy it into the store.
   secretFile = types.nullOr (types.strMatching "/.+");
-  # Quadlet hands a volume source and an environment file to ExecStart=, where systemd expands
+  # Quadlet hands a volume source to ExecStart=, where systemd expands
   # `%` and `$`; doubled, they stay literal.
   unitRaw = lib.replaceStrings [ "%" "$" ] [ "%%" "$$" ];
 in
@@ -31,7 +31,10 @@ in
     openWebui.environmentFile = mkOption {
       type = secretFile;
       default = "/run/secrets/open-webui.env";
-      description = "Environment file with `WEBUI_SECRET_KEY=...` (session signing key).";
+      description = ''
+        Environment file with `WEBUI_SECRET_KEY=...` (the session signing key; NAME=value
+        lines), mounted into the container and read there, so the key is on no command line.
+      '';
     };
   };
 
@@ -118,11 +121,10 @@ in
               };
             };
           }
-          {
-            environmentFile = map unitRaw (
-              lib.optional (cfg.openWebui.environmentFile != null) cfg.openWebui.environmentFile
-            );
-          }
+          (mkIf (cfg.openWebui.environmentFile != null) {
+            volumes = [ (unitRaw cfg.openWebui.environmentFile + ":/run/secrets/open-webui-secret-key:ro") ];
+            exec = "sh -c \"f=\$\$1; shift; ws=\$\$(printf ' \\\\t\\\\r'); n=0; found=0; while IFS= read -r line || [ -n \\\"\$\$line\\\" ]; do n=\$\$((n+1)); line=\$\${line#\\\"\$\${line%%%%[!\$\$ws]*}\\\"}; case \$\$line in '#'*|';'*) continue;; *=*) ;; *) continue;; esac; name=\$\${line%%%%=*}; name=\$\${name%%\\\"\$\${name##*[!\$\$ws]}\\\"}; value=\$\${line#*=}; value=\$\${value#\\\"\$\${value%%%%[!\$\$ws]*}\\\"}; value=\$\${value%%\\\"\$\${value##*[!\$\$ws]}\\\"}; case \$\$value in '\\\"'*'\\\"'|\\\"'\\\"*\\\"'\\\") value=\$\${value#?}; value=\$\${value%%?};; esac; case \$\$name in ''|[0-9]*|*[!A-Za-z0-9_]*) echo \\\"stackgen: line \$\$n of \$\$f is not NAME=value: skipped\\\" >&2; continue;; esac; export \\\"\$\$name=\$\$value\\\"; found=\$\$((found+1)); done <\\\"\$\$f\\\"; [ \\\"\$\$found\\\" -gt 0 ] || { echo \\\"stackgen: \$\$f sets no NAME=value variable\\\" >&2; exit 1; }; exec \\\"\$\$@\\\"\" stackgen-env /run/secrets/open-webui-secret-key bash start.sh";
+          })
         ];
       };
     };
