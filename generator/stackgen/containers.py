@@ -91,21 +91,25 @@ def secret_path(name: str) -> str:
 # The file is parsed, never executed: lines are `NAME=value` as in a systemd EnvironmentFile
 # (what NixOS reads); blank lines and lines starting with `#` or `;` are skipped; whitespace
 # around the name and the value is dropped, as is one pair of quotes around the whole value;
-# nothing else is interpreted (no `$`, backslash or command substitution). A file that sets
+# nothing else is interpreted (no `$`, backslash or command substitution). The loader's own
+# variables start with `_sg_` (a file cannot set those): a file's `n=$(cmd)` must not reach its
+# arithmetic, which shells evaluate. A file that sets
 # no variable (missing, unreadable, or holding a bare key) stops the container: a service
 # must not start without the key it was given.
 ENV_FILE_LOADER = (
-    "f=$1; shift; ws=$(printf ' \\t\\r'); n=0; found=0; "
-    "while IFS= read -r line || [ -n \"$line\" ]; do "
-    "n=$((n+1)); line=${line#\"${line%%[!$ws]*}\"}; "
-    "case $line in '#'*|';'*) continue;; *=*) ;; *) continue;; esac; "
-    "name=${line%%=*}; name=${name%\"${name##*[!$ws]}\"}; "
-    "value=${line#*=}; value=${value#\"${value%%[!$ws]*}\"}; value=${value%\"${value##*[!$ws]}\"}; "
-    "case $value in '\"'*'\"'|\"'\"*\"'\") value=${value#?}; value=${value%?};; esac; "
-    "case $name in ''|[0-9]*|*[!A-Za-z0-9_]*) echo \"stackgen: line $n of $f is not NAME=value: skipped\" >&2; continue;; esac; "
-    "export \"$name=$value\"; found=$((found+1)); "
-    "done <\"$f\"; "
-    "[ \"$found\" -gt 0 ] || { echo \"stackgen: $f sets no NAME=value variable\" >&2; exit 1; }; "
+    "_sg_f=$1; shift; _sg_ws=$(printf ' \\t\\r'); _sg_n=0; _sg_found=0; "
+    "while IFS= read -r _sg_line || [ -n \"$_sg_line\" ]; do "
+    "_sg_n=$((_sg_n+1)); _sg_line=${_sg_line#\"${_sg_line%%[!$_sg_ws]*}\"}; "
+    "case $_sg_line in '#'*|';'*) continue;; *=*) ;; *) continue;; esac; "
+    "_sg_name=${_sg_line%%=*}; _sg_name=${_sg_name%\"${_sg_name##*[!$_sg_ws]}\"}; "
+    "_sg_value=${_sg_line#*=}; _sg_value=${_sg_value#\"${_sg_value%%[!$_sg_ws]*}\"}; "
+    "_sg_value=${_sg_value%\"${_sg_value##*[!$_sg_ws]}\"}; "
+    "case $_sg_value in '\"'*'\"'|\"'\"*\"'\") _sg_value=${_sg_value#?}; _sg_value=${_sg_value%?};; esac; "
+    "case $_sg_name in ''|[0-9]*|*[!A-Za-z0-9_]*|_sg_*) "
+    "echo \"stackgen: line $_sg_n of $_sg_f is not NAME=value: skipped\" >&2; continue;; esac; "
+    "export \"$_sg_name=$_sg_value\"; _sg_found=$((_sg_found+1)); "
+    "done <\"$_sg_f\"; "
+    "[ \"$_sg_found\" -gt 0 ] || { echo \"stackgen: $_sg_f sets no NAME=value variable\" >&2; exit 1; }; "
     "exec \"$@\""
 )
 

@@ -33,16 +33,24 @@ EXEC_SECTIONS = ("Container", "Network", "Volume")
 def render(spec: Spec, tpl: Templates) -> dict[str, str]:
     stack = spec.name
     network = f"{stack}.network"
-    files = {f"quadlet/{network}": _unit(spec, "the container network", [("Network", [("NetworkName", stack)])])}
+    files = {f"quadlet/{network}": _unit(stack, "the container network", [("Network", [("NetworkName", stack)])])}
     for ctr in containers.plan(spec, peer=lambda kind: f"{stack}-{kind}"):
         for name, _ in ctr.volumes:
             volume = f"{stack}-{name}"
-            files[f"quadlet/{volume}.volume"] = _unit(spec, f"the {ctr.kind} data volume", [("Volume", [("VolumeName", volume)])])
-        init_sql = f"{stack}-{ctr.kind}-init.sql"
+            files[f"quadlet/{volume}.volume"] = _unit(stack, f"the {ctr.kind} data volume", [("Volume", [("VolumeName", volume)])])
         if ctr.init_sql:
-            files[f"quadlet/{init_sql}"] = ctr.init_sql
-        files[f"quadlet/{stack}-{ctr.kind}.container"] = _unit(spec, f"the {ctr.kind} service", _container(stack, network, ctr, init_sql))
+            files[f"quadlet/{init_sql_name(stack, ctr)}"] = ctr.init_sql
+        files[f"quadlet/{stack}-{ctr.kind}.container"] = container_unit(stack, ctr)
     return files
+
+
+def init_sql_name(stack: str, ctr: Container) -> str:
+    return f"{stack}-{ctr.kind}-init.sql"
+
+
+def container_unit(stack: str, ctr: Container) -> str:
+    """The `<stack>-<kind>.container` unit of one planned container."""
+    return _unit(stack, f"the {ctr.kind} service", _container(stack, f"{stack}.network", ctr, init_sql_name(stack, ctr)))
 
 
 def _container(stack: str, network: str, ctr: Container, init_sql: str) -> list[Section]:
@@ -88,9 +96,9 @@ def health_entries(h: Health) -> list[tuple[str, str]]:
     ]
 
 
-def _unit(spec: Spec, what: str, sections: list[Section]) -> str:
+def _unit(stack: str, what: str, sections: list[Section]) -> str:
     lines = [
-        f"# Podman Quadlet unit: {what} of \"{spec.name}\" (rendered by stackgen {__version__}).",
+        f"# Podman Quadlet unit: {what} of \"{stack}\" (rendered by stackgen {__version__}).",
         "# Change stack.yaml and re-render instead of editing. Copy quadlet/* to ~/.config/containers/systemd/.",
     ]
     for name, entries in sections:
