@@ -69,7 +69,6 @@ class Container:
     volumes: tuple[tuple[str, str], ...] = ()  # (volume name, container path): named volumes for state
     binds: tuple[tuple[str, str], ...] = ()  # (host path, container path), read-only
     secrets: tuple[tuple[str, str], ...] = ()  # (secret name, host file): mounted at /run/secrets/<name>
-    env_files: tuple[str, ...] = ()  # host files of KEY=value lines (api_key_file, secret_key_file)
     env: dict[str, str] = field(default_factory=dict)
     command: tuple[str, ...] = ()  # arguments after the image (empty: the image's own)
     gpu: bool = False
@@ -80,6 +79,47 @@ class Container:
 
 def secret_path(name: str) -> str:
     return f"{SECRETS_DIR}/{name}"
+
+
+# A POSIX sh program that exports the NAME=value lines of an environment file ($1) and execs
+# the rest of its arguments: the image's own command. It is how api_key_file and
+# secret_key_file reach Qdrant and Open WebUI, which read their keys from environment
+# variables only. podman-compose would read an `env_file:` itself and pass every line as
+# `podman create -e NAME=value`, where any user of the host sees it in `ps`; mounted as a
+# secret and read in the container, the key is on no command line.
+#
+# The file is parsed, never executed: lines are `NAME=value` as in a systemd EnvironmentFile
+# (what NixOS reads); blank lines and lines starting with `#` or `;` are skipped; whitespace
+# around the name and the value is dropped, as is one pair of quotes around the whole value;
+# nothing else is interpreted (no `$`, backslash or command substitution). The loader's own
+# variables start with `_sg_` (a file cannot set those): a file's `n=$(cmd)` must not reach its
+# arithmetic, which shells evaluate. A file that sets
+# no variable (missing, unreadable, or holding a bare key) stops the container: a service
+# must not start without the key it was given.
+ENV_FILE_LOADER = (
+    "_sg_f=$1; shift; _sg_ws=$(printf ' \\t\\r'); _sg_n=0; _sg_found=0; "
+    "while IFS= read -r _sg_line || [ -n \"$_sg_line\" ]; do "
+    "_sg_n=$((_sg_n+1)); _sg_line=${_sg_line#\"${_sg_line%%[!$_sg_ws]*}\"}; "
+    "case $_sg_line in '#'*|';'*) continue;; *=*) ;; *) continue;; esac; "
+    "_sg_name=${_sg_line%%=*}; _sg_name=${_sg_name%\"${_sg_name##*[!$_sg_ws]}\"}; "
+    "_sg_value=${_sg_line#*=}; _sg_value=${_sg_value#\"${_sg_value%%[!$_sg_ws]*}\"}; "
+    "_sg_value=${_sg_value%\"${_sg_value##*[!$_sg_ws]}\"}; "
+    "case $_sg_value in '\"'*'\"'|\"'\"*\"'\") _sg_value=${_sg_value#?}; _sg_value=${_sg_value%?};; esac; "
+    "case $_sg_name in ''|[0-9]*|*[!A-Za-z0-9_]*|_sg_*) "
+    "echo \"stackgen: line $_sg_n of $_sg_f is not NAME=value: skipped\" >&2; continue;; esac; "
+    "export \"$_sg_name=$_sg_value\"; _sg_found=$((_sg_found+1)); "
+    "done <\"$_sg_f\"; "
+    "[ \"$_sg_found\" -gt 0 ] || { echo \"stackgen: $_sg_f sets no NAME=value variable\" >&2; exit 1; }; "
+    "exec \"$@\""
+)
+
+
+def with_environment_file(secret: tuple[str, str] | None, command: tuple[str, ...]) -> tuple[str, ...]:
+    """`command` (the image's entrypoint + cmd), run with the variables of the environment file
+    mounted as `secret`; unchanged without one."""
+    if not secret:
+        return ()
+    return ("sh", "-c", ENV_FILE_LOADER, "stackgen-env", secret_path(secret[0]), *command)
 
 
 HOST_NETWORK_KINDS = ("open-webui",)  # services that can run on the host's network
@@ -255,17 +295,27 @@ def _redis(spec: Spec, svc: Service, peer) -> Container:
     return _base(spec, svc, 6379, Health(ping), data="/data", secrets=(secret,) if secret else (), command=command)
 
 
+# The images' own commands, which the environment-file loader execs (neither image has an
+# ENTRYPOINT): qdrant/qdrant's Dockerfile has WORKDIR /qdrant and CMD ["./entrypoint.sh"];
+# open-webui's has WORKDIR /app/backend and CMD ["bash", "start.sh"]. An `image:` replacement
+# must keep them when it is given a key file.
+QDRANT_COMMAND = ("./entrypoint.sh",)
+OPEN_WEBUI_COMMAND = ("bash", "start.sh")
+
+
 def _qdrant(spec: Spec, svc: Service, peer) -> Container:
     # The image has neither curl nor wget; bash's /dev/tcp asks /readyz (open without the API key).
     readyz = "bash -c 'exec 3<>/dev/tcp/127.0.0.1/6333 && printf \"GET /readyz HTTP/1.0\\r\\n\\r\\n\" >&3 && grep -q \" 200 \" <&3'"
+    # api_key_file is an environment file (QDRANT__SERVICE__API_KEY=..., as on NixOS)
+    secret = _secret(svc, "api_key_file")
     return _base(
         spec, svc, 6333,
         Health(readyz),
         extra_ports=((svc.host, svc.options["grpc_port"], 6334),),
         data="/qdrant/storage",
-        # api_key_file is an environment file: QDRANT__SERVICE__API_KEY=... (as on NixOS)
-        env_files=(svc.options["api_key_file"],) if svc.options["api_key_file"] else (),
+        secrets=(secret,) if secret else (),
         env={"QDRANT__TELEMETRY_DISABLED": "true"},
+        command=with_environment_file(secret, QDRANT_COMMAND),
     )  # fmt: skip
 
 
@@ -290,11 +340,13 @@ def _open_webui(spec: Spec, svc: Service, peer, host_network: bool = False) -> C
     # re-created container.
     env["WEBUI_SECRET_KEY_FILE"] = "/app/backend/data/.webui_secret_key"
     env.update(_mirror_env(spec, hf=True, pypi=True))
+    secret = _secret(svc, "secret_key_file")
     return _base(
         spec, svc, 8080,
         Health(f"curl -fsS {url}/health >/dev/null", start_period="120s"),
         data="/app/backend/data",
-        env_files=(svc.options["secret_key_file"],) if svc.options["secret_key_file"] else (),
+        secrets=(secret,) if secret else (),
+        command=with_environment_file(secret, OPEN_WEBUI_COMMAND),
         env=env,
         depends_on=tuple(depends),
         host_network=host_network,

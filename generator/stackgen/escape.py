@@ -82,20 +82,29 @@ def _systemd_checked(value: object) -> str:
     return text
 
 
-def systemd_raw(value: object) -> str:
-    """A Quadlet/systemd value used whole (Image=, Volume=, HealthCmd=, Description=...).
+def systemd_specifiers(value: object) -> str:
+    """A unit-file value used whole, in a key systemd reads at load time but never runs
+    (Description=, Requires=, After=, WantedBy=...): `%` starts a specifier, `%%` is a `%`.
 
-    `%` starts a systemd specifier and `$` an environment expansion in the ExecStart= that
-    Quadlet generates; `%%` and `$$` are their literal forms. The unit parser would change a
-    value that is quoted at both ends or ends in a backslash (a line continuation): refused.
+    Refused: what the unit parser would change. It strips whitespace at both ends and reads a
+    trailing backslash as a line continuation; Quadlet's own lookup also strips `"` at both ends.
     """
     text = _systemd_checked(value)
-    if text.endswith("\\") or (len(text) >= 2 and text[0] == text[-1] == '"'):
-        raise ValueError(f"not representable as a raw unit value: {text!r}")
-    return text.replace("%", "%%").replace("$", "$$")
+    if text != text.strip() or text.endswith("\\") or text.startswith('"') or text.endswith('"'):
+        raise ValueError(f"not representable as a unit value: {text!r}")
+    return text.replace("%", "%%")
 
 
-def systemd_specifiers(value: object) -> str:
+def systemd_raw(value: object) -> str:
+    """A Quadlet value used whole (Image=, PublishPort=, Volume=, HealthCmd=, NetworkName=...).
+
+    Quadlet copies these into the ExecStart= of the service it generates, where systemd
+    resolves `%` specifiers and expands `$` variables; `%%` and `$$` are their literal forms.
+    """
+    return systemd_specifiers(value).replace("$", "$$")
+
+
+def systemd_percent(value: object) -> str:
     """A value that NixOS copies into a unit setting without escaping `%` (the Environment=
     lines of `systemd.services.<n>.environment`, JSON-quoted; a host spliced into ExecStart=):
     `%` starts a specifier there and `%%` is a literal `%`. Line breaks are refused."""

@@ -49,7 +49,7 @@ def make_environment(templates: Path, cache_dir: Path | None) -> jinja2.Environm
         nix_value=escape.nix_value,
         sh_quote=escape.sh_quote,
         sh_dquoted=escape.sh_dquoted,
-        systemd_specifiers=escape.systemd_specifiers,
+        systemd_percent=escape.systemd_percent,
     )
     env.globals["stackgen_version"] = __version__
     return env

@@ -34,6 +34,32 @@ TOP_KEYS = (
 NAME = ck.string(pattern=r"[a-z][a-z0-9-]{0,62}", describe="a valid name (lowercase letters, digits and '-', starting with a letter, at most 63)")
 NIX_KEY = ck.string(pattern=r"[A-Za-z0-9._-]+:[A-Za-z0-9+/]{43}=", describe="a Nix public key (name:base64)")
 IDENT = ck.string(pattern=r"[a-z_][a-z0-9_]{0,62}", describe="a plain SQL identifier (lowercase letters, digits, '_')")
+# Names a database (and its owner role, named like it) cannot take: they exist in every cluster
+# (the superuser and its database, the templates) or PostgreSQL reserves them as role names.
+RESERVED_DATABASES = {
+    "postgres": "the superuser role and its database exist in every cluster",
+    "template0": "a template database that exists in every cluster",
+    "template1": "a template database that exists in every cluster",
+    "public": "PostgreSQL reserves it as a role name",
+    "none": "PostgreSQL reserves it as a role name",
+}
+
+
+def _database(c: Collector, path: tuple, value: Any) -> Any:
+    """A database name that the init SQL (CREATE DATABASE, and CREATE ROLE of the same name)
+    and NixOS's ensureDatabases/ensureUsers can create in a fresh cluster."""
+    value = IDENT(c, path, value)
+    if value is INVALID:
+        return value
+    why = RESERVED_DATABASES.get(value) or ("PostgreSQL reserves role names starting with pg_" if value.startswith("pg_") else None)
+    if why:
+        return c.error(
+            path,
+            f"{dotted(path)} {value!r} cannot be a database name: each database gets an owner role of the same name, and {why}",
+            "choose another name, such as app or aidb",
+        )
+    return value
+
 OLLAMA_MODEL = ck.string(
     pattern=r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*(:[A-Za-z0-9][A-Za-z0-9._-]*)?",
     describe="an Ollama model name (name:tag, or a registry path such as hf.co/org/repo:quant)",
@@ -92,7 +118,7 @@ SERVICES: dict[str, dict] = {
         False,
         {
             "version": ck.enum(POSTGRES_VERSIONS),
-            "databases": ck.listof(IDENT, max_len=100),
+            "databases": ck.listof(_database, max_len=100),
             "extensions": ck.listof(ck.enum(POSTGRES_EXTENSION_SQL)),
             "password_file": ck.abspath,
         },
@@ -141,7 +167,7 @@ def validate(doc: Document) -> Spec:
 
     _semantics(c, systems, gpu, services)
     if targets is not INVALID and CONTAINER_TARGETS & set(targets):
-        _container_semantics(c, services)
+        _container_semantics(c, services, native_ollama=not {"compose", "quadlet"} & set(targets))
     if c.problems:
         raise StackError(sorted(c.problems, key=lambda p: (p.line or 0, p.col or 0)))
     targets = tuple(t for t in ALL_TARGETS if t in targets)  # canonical order
@@ -369,11 +395,19 @@ CONTAINER_TARGETS = {"compose", "quadlet", "home-manager"}
 CONTAINER_AUTH = {"postgres": "password_file", "redis": "password_file", "qdrant": "api_key_file"}
 
 
-def _container_semantics(c: Collector, services: dict[str, Service]) -> None:
-    """Checks that only matter when the services run as containers (compose, quadlet, home-manager)."""
+def _container_semantics(c: Collector, services: dict[str, Service], native_ollama: bool) -> None:
+    """Checks that only matter when the services run as containers (compose, quadlet, home-manager;
+    home-manager alone runs Ollama natively)."""
     from ..containers import DEFAULT_POSTGRES_EXTENSIONS, default_image
 
     for kind, svc in services.items():
+        if "%" in svc.host and not (kind == "ollama" and native_ollama):
+            # podman (and docker-compose) parse a publish address without a zone: "cannot parse as an IP address"
+            c.error(
+                ("services", kind, "host"),
+                f"services.{kind}.host {svc.host!r} is a scoped IPv6 address, on which a container port cannot be published",
+                "publish on the address without its %zone, or on :: or 0.0.0.0, or drop compose, quadlet and home-manager from targets",
+            )
         auth = CONTAINER_AUTH.get(kind)
         if auth and svc.exposed and not svc.options.get(auth):
             c.error(

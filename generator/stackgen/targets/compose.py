@@ -55,8 +55,6 @@ def _service(ctr: Container) -> dict[str, Any]:
     svc: dict[str, Any] = {"image": ctr.image}
     if ctr.command:
         svc["command"] = list(ctr.command)
-    if ctr.env_files:
-        svc["env_file"] = list(ctr.env_files)
     if ctr.env:
         svc["environment"] = dict(ctr.env)
     svc["ports"] = [port_binding(*p) for p in ctr.ports]

@@ -10,7 +10,7 @@ home-manager's own:
 - Secrets come from `stackgen.*` options set in the user's configuration (the spec's `*_file`
   paths are only their defaults). A Postgres or Redis password file is mounted where `plan`
   mounts one; whatever else depends on whether it is set is planned both ways and chosen in
-  Nix (`mkIf`). Qdrant and Open WebUI take systemd environment files instead.
+  Nix (`mkIf`). So is the environment file of Qdrant and Open WebUI, read in the container.
 - Postgres gets an owner role per database with the password, as the NixOS module does.
 """
 
@@ -21,18 +21,21 @@ from typing import Any
 
 from .. import containers, mirrordata
 from ..containers import Container
-from ..escape import hm_quadlet_env, systemd_raw, systemd_words
+from ..escape import hm_quadlet_env
 from ..render import Templates
 from ..spec.model import Spec
 from .compose import INITDB_TARGET, port_binding
 from .nixos import copy_modules, services_by_kind
-from .quadlet import START_TIMEOUT, health_entries
+from .quadlet import START_TIMEOUT, Words, health_entries, unit_value
 
-# kind -> stackgen.<option> of a password file mounted into the container (plan's secret)
-PASSWORD_OPTIONS = {"postgres": "postgres.passwordFile", "redis": "redis.passwordFile"}
-# kind -> stackgen.<option> of an environment file (podman --env-file) holding the service's key
-ENVIRONMENT_FILE_OPTIONS = {"qdrant": "qdrant.environmentFile", "open-webui": "openWebui.environmentFile"}
-SECRET_KEYS = ("password_file", "api_key_file", "secret_key_file")
+# kind -> (spec key, stackgen.<option>) of the secret file mounted into the container (plan's
+# secret): a password file, or an environment file that plan's loader reads in the container.
+SECRET_OPTIONS = {
+    "postgres": ("password_file", "postgres.passwordFile"),
+    "redis": ("password_file", "redis.passwordFile"),
+    "qdrant": ("api_key_file", "qdrant.environmentFile"),
+    "open-webui": ("secret_key_file", "openWebui.environmentFile"),
+}
 
 
 class OptionFile:
@@ -71,7 +74,7 @@ def render(spec: Spec, tpl: Templates) -> dict[str, str]:
             network=spec.name,
             volumes=[v for c in entries for v in c["volumes"]],
             postgres_init=next((c["init"] for c in entries if c["init"]), None),
-            secrets_mounted=any(c["password"] or c["environment_file"] for c in entries),
+            secrets_mounted=any(c["password"] for c in entries),
         )
     }
     files.update(copy_modules("home", imports))
@@ -79,7 +82,7 @@ def render(spec: Spec, tpl: Templates) -> dict[str, str]:
 
 
 def _plans(spec: Spec) -> list[tuple[Container, Container]]:
-    """Each container planned without its password file and with one."""
+    """Each container planned without its secret file and with one."""
     host_network = ("open-webui",) if spec.has("ollama") else ()  # to reach the native Ollama
 
     def peer(kind: str) -> str:
@@ -90,13 +93,14 @@ def _plans(spec: Spec) -> list[tuple[Container, Container]]:
 
 
 def _with_password(spec: Spec, given: bool) -> Spec:
-    """The spec with no *_file secrets, except (when `given`) each password file of
-    PASSWORD_OPTIONS as the OptionFile of its option."""
+    """The spec with each secret file of SECRET_OPTIONS unset, or (when `given`) the
+    OptionFile of its option."""
     services = {}
     for kind, svc in spec.services.items():
-        options = {**svc.options, **{key: None for key in SECRET_KEYS if key in svc.options}}
-        if kind in PASSWORD_OPTIONS:
-            options["password_file"] = OptionFile(PASSWORD_OPTIONS[kind]) if given else None
+        options = dict(svc.options)
+        if kind in SECRET_OPTIONS:
+            key, option = SECRET_OPTIONS[kind]
+            options[key] = OptionFile(option) if given else None
         services[kind] = replace(svc, options=options)
     return replace(spec, services=services)
 
@@ -104,17 +108,17 @@ def _with_password(spec: Spec, given: bool) -> Spec:
 def container(spec: Spec, unset: Container, given: Container) -> dict[str, Any]:
     """One `services.podman.containers.<name>` entry as data for the template: the options
     common to both plans, and those that only hold without (`unset`) or with (`given`) the
-    password file."""
+    secret file."""
     common, only_unset, only_given = _split(_options(spec, unset), _options(spec, given))
-    option = PASSWORD_OPTIONS.get(unset.kind)
-    # the plans may differ only by the password file: its mount, and the init script's password lines
+    option = SECRET_OPTIONS[unset.kind][1] if unset.kind in SECRET_OPTIONS else None
+    # the plans may differ only by the secret file: its mount, what reads it, and the init script's password lines
     password_sql = []
     if unset.kind == "postgres" and given.secrets:
         databases = list(spec.services["postgres"].options["databases"])
         password_sql = containers.postgres_password_sql(databases, containers.secret_path(given.secrets[0][0]))
     init_differs = (unset.init_sql or "") + "".join(line + "\n" for line in password_sql) != (given.init_sql or "")
     if init_differs or (only_unset or only_given) and not option:
-        raise AssertionError(f"{unset.kind}: the two plans differ beyond its password file")
+        raise AssertionError(f"{unset.kind}: the two plans differ beyond its secret file")
     secret = containers.secret_path(given.secrets[0][0]) if option else None
     return {
         "kind": unset.kind,
@@ -124,7 +128,6 @@ def container(spec: Spec, unset: Container, given: Container) -> dict[str, Any]:
         "password": {"option": option, "mount": f":{secret}:ro", "if_set": only_given, "if_unset": only_unset}
         if secret
         else None,
-        "environment_file": ENVIRONMENT_FILE_OPTIONS.get(unset.kind),
         "init": postgres_init(spec, unset, secret) if unset.kind == "postgres" else None,
     }
 
@@ -143,19 +146,23 @@ def _options(spec: Spec, ctr: Container) -> dict[str, Any]:
     """The container as home-manager options, every value escaped for the unit it lands in
     (home-manager copies them into the Quadlet file as they are, except `environment`)."""
     stack = spec.name
-    opts: dict[str, Any] = {"image": systemd_raw(ctr.image)}
-    opts["network"] = ["host"] if ctr.host_network else [f"{stack}.network"]
-    opts["ports"] = [port_binding(*p) for p in ctr.ports]
-    opts["volumes"] = [f"{stack}-{name}.volume:{path}" for name, path in ctr.volumes]
-    opts["volumes"] += [systemd_raw(f"{host}:{path}:ro") for host, path in ctr.binds]
+
+    def raw(value: str) -> str:  # a [Container] value Quadlet copies into ExecStart=
+        return unit_value("Container", value)
+
+    opts: dict[str, Any] = {"image": raw(ctr.image)}
+    opts["network"] = ["host"] if ctr.host_network else [raw(f"{stack}.network")]
+    opts["ports"] = [raw(port_binding(*p)) for p in ctr.ports]
+    opts["volumes"] = [raw(f"{stack}-{name}.volume:{path}") for name, path in ctr.volumes]
+    opts["volumes"] += [raw(f"{host}:{path}:ro") for host, path in ctr.binds]
     opts["environment"] = {k: hm_quadlet_env(v) for k, v in ctr.env.items()}
-    opts["exec"] = systemd_words(ctr.command) if ctr.command else None
-    opts["devices"] = [containers.GPU_DEVICE] if ctr.gpu else []
-    units = [_unit(stack, dep) for dep in ctr.depends_on]
+    opts["exec"] = unit_value("Container", Words(ctr.command)) if ctr.command else None
+    opts["devices"] = [raw(containers.GPU_DEVICE)] if ctr.gpu else []
+    units = [unit_value("Unit", _unit(stack, dep)) for dep in ctr.depends_on]
     opts["extraConfig"] = {
         "Unit": {"Requires": units, "After": units},
-        "Container": dict(health_entries(ctr.health)),
-        "Service": {"TimeoutStartSec": START_TIMEOUT},
+        "Container": {key: raw(value) for key, value in health_entries(ctr.health)},
+        "Service": {"TimeoutStartSec": unit_value("Service", START_TIMEOUT)},
     }
     return _prune(opts)
 

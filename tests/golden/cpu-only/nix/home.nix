@@ -14,7 +14,7 @@ let
   # A secret is named by its path as a string; a Nix path would copy it into the store.
   secretFile = types.nullOr (types.strMatching "/.+");
   unitValue = if pkgs.stdenv.hostPlatform.isLinux then lib.replaceStrings [ "%" ] [ "%%" ] else value: value;
-  # Quadlet hands a volume source and an environment file to ExecStart=, where systemd expands
+  # Quadlet hands a volume source to ExecStart=, where systemd expands
   # `%` and `$`; doubled, they stay literal.
   unitRaw = lib.replaceStrings [ "%" "$" ] [ "%%" "$$" ];
   # Run once by the postgres image on an empty data volume.
@@ -65,7 +65,10 @@ in
     qdrant.environmentFile = mkOption {
       type = secretFile;
       default = "/run/secrets/qdrant.env";
-      description = "Environment file with `QDRANT__SERVICE__API_KEY=...`. null: no API key.";
+      description = ''
+        Environment file with `QDRANT__SERVICE__API_KEY=...` (NAME=value lines), mounted into
+        the container and read there, so the key is on no command line. null: no API key.
+      '';
     };
   };
 
@@ -233,11 +236,10 @@ in
               };
             };
           }
-          {
-            environmentFile = map unitRaw (
-              lib.optional (cfg.qdrant.environmentFile != null) cfg.qdrant.environmentFile
-            );
-          }
+          (mkIf (cfg.qdrant.environmentFile != null) {
+            volumes = [ (unitRaw cfg.qdrant.environmentFile + ":/run/secrets/qdrant-api-key:ro") ];
+            exec = "sh -c \"_sg_f=\$\$1; shift; _sg_ws=\$\$(printf ' \\\\t\\\\r'); _sg_n=0; _sg_found=0; while IFS= read -r _sg_line || [ -n \\\"\$\$_sg_line\\\" ]; do _sg_n=\$\$((_sg_n+1)); _sg_line=\$\${_sg_line#\\\"\$\${_sg_line%%%%[!\$\$_sg_ws]*}\\\"}; case \$\$_sg_line in '#'*|';'*) continue;; *=*) ;; *) continue;; esac; _sg_name=\$\${_sg_line%%%%=*}; _sg_name=\$\${_sg_name%%\\\"\$\${_sg_name##*[!\$\$_sg_ws]}\\\"}; _sg_value=\$\${_sg_line#*=}; _sg_value=\$\${_sg_value#\\\"\$\${_sg_value%%%%[!\$\$_sg_ws]*}\\\"}; _sg_value=\$\${_sg_value%%\\\"\$\${_sg_value##*[!\$\$_sg_ws]}\\\"}; case \$\$_sg_value in '\\\"'*'\\\"'|\\\"'\\\"*\\\"'\\\") _sg_value=\$\${_sg_value#?}; _sg_value=\$\${_sg_value%%?};; esac; case \$\$_sg_name in ''|[0-9]*|*[!A-Za-z0-9_]*|_sg_*) echo \\\"stackgen: line \$\$_sg_n of \$\$_sg_f is not NAME=value: skipped\\\" >&2; continue;; esac; export \\\"\$\$_sg_name=\$\$_sg_value\\\"; _sg_found=\$\$((_sg_found+1)); done <\\\"\$\$_sg_f\\\"; [ \\\"\$\$_sg_found\\\" -gt 0 ] || { echo \\\"stackgen: \$\$_sg_f sets no NAME=value variable\\\" >&2; exit 1; }; exec \\\"\$\$@\\\"\" stackgen-env /run/secrets/qdrant-api-key ./entrypoint.sh";
+          })
         ];
       };
     };

@@ -13,7 +13,7 @@ let
   cfg = config.stackgen;
   # A secret is named by its path as a string; a Nix path would copy it into the store.
   secretFile = types.nullOr (types.strMatching "/.+");
-  # Quadlet hands a volume source and an environment file to ExecStart=, where systemd expands
+  # Quadlet hands a volume source to ExecStart=, where systemd expands
   # `%` and `$`; doubled, they stay literal.
   unitRaw = lib.replaceStrings [ "%" "$" ] [ "%%" "$$" ];
 in
@@ -31,7 +31,10 @@ in
     openWebui.environmentFile = mkOption {
       type = secretFile;
       default = "/run/secrets/open-webui.env";
-      description = "Environment file with `WEBUI_SECRET_KEY=...` (session signing key).";
+      description = ''
+        Environment file with `WEBUI_SECRET_KEY=...` (the session signing key; NAME=value
+        lines), mounted into the container and read there, so the key is on no command line.
+      '';
     };
   };
 
@@ -118,11 +121,10 @@ in
               };
             };
           }
-          {
-            environmentFile = map unitRaw (
-              lib.optional (cfg.openWebui.environmentFile != null) cfg.openWebui.environmentFile
-            );
-          }
+          (mkIf (cfg.openWebui.environmentFile != null) {
+            volumes = [ (unitRaw cfg.openWebui.environmentFile + ":/run/secrets/open-webui-secret-key:ro") ];
+            exec = "sh -c \"_sg_f=\$\$1; shift; _sg_ws=\$\$(printf ' \\\\t\\\\r'); _sg_n=0; _sg_found=0; while IFS= read -r _sg_line || [ -n \\\"\$\$_sg_line\\\" ]; do _sg_n=\$\$((_sg_n+1)); _sg_line=\$\${_sg_line#\\\"\$\${_sg_line%%%%[!\$\$_sg_ws]*}\\\"}; case \$\$_sg_line in '#'*|';'*) continue;; *=*) ;; *) continue;; esac; _sg_name=\$\${_sg_line%%%%=*}; _sg_name=\$\${_sg_name%%\\\"\$\${_sg_name##*[!\$\$_sg_ws]}\\\"}; _sg_value=\$\${_sg_line#*=}; _sg_value=\$\${_sg_value#\\\"\$\${_sg_value%%%%[!\$\$_sg_ws]*}\\\"}; _sg_value=\$\${_sg_value%%\\\"\$\${_sg_value##*[!\$\$_sg_ws]}\\\"}; case \$\$_sg_value in '\\\"'*'\\\"'|\\\"'\\\"*\\\"'\\\") _sg_value=\$\${_sg_value#?}; _sg_value=\$\${_sg_value%%?};; esac; case \$\$_sg_name in ''|[0-9]*|*[!A-Za-z0-9_]*|_sg_*) echo \\\"stackgen: line \$\$_sg_n of \$\$_sg_f is not NAME=value: skipped\\\" >&2; continue;; esac; export \\\"\$\$_sg_name=\$\$_sg_value\\\"; _sg_found=\$\$((_sg_found+1)); done <\\\"\$\$_sg_f\\\"; [ \\\"\$\$_sg_found\\\" -gt 0 ] || { echo \\\"stackgen: \$\$_sg_f sets no NAME=value variable\\\" >&2; exit 1; }; exec \\\"\$\$@\\\"\" stackgen-env /run/secrets/open-webui-secret-key bash start.sh";
+          })
         ];
       };
     };
