@@ -53,6 +53,12 @@ def sh_quote(value: object) -> str:
     return "'" + text.replace("'", "'\"'\"'") + "'"
 
 
+def sh_in_nix_indented(value: object) -> str:
+    """A shell word (sh_quote) written inside a Nix indented string ('' ... ''), such as a
+    shellHook: Nix's own escapes for `''` and `${` keep the shell word intact."""
+    return sh_quote(value).replace("''", "'''").replace("${", "''${")
+
+
 def compose_str(value: object) -> str:
     """A compose-file string that reaches the container as exactly `value`.
 

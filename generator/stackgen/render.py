@@ -48,6 +48,7 @@ def make_environment(templates: Path, cache_dir: Path | None) -> jinja2.Environm
         nix_list=escape.nix_list,
         nix_value=escape.nix_value,
         sh_quote=escape.sh_quote,
+        sh_in_nix_indented=escape.sh_in_nix_indented,
     )
     env.globals["stackgen_version"] = __version__
     return env

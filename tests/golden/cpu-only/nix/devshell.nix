@@ -41,7 +41,8 @@ pkgs.mkShell {
       echo "cpu-box dev shell: python ${python.version}, uv ${pkgs.uv.version}"
       echo "  GPU: none (gpu.vendor: none)"
       echo "  services: ollama 127.0.0.1:11434, llama-cpp 127.0.0.1:8081, postgres 0.0.0.0:5432, redis 0.0.0.0:6379, qdrant 0.0.0.0:6333"
-      echo "  start: import nixosModules.default into your NixOS configuration"
+      if [ -e /etc/NIXOS ]; then echo '  NixOS: import nix/nixos.nix (nixosModules.default) in your configuration, then nixos-rebuild switch'
+      fi
     fi
   '';
 }

@@ -39,9 +39,15 @@ pkgs.mkShell {
       echo "hello-llm dev shell: python ${python.version}, uv ${pkgs.uv.version}"
       echo "  GPU: none (gpu.vendor: none)"
       echo "  services: ollama 127.0.0.1:11434"
-      echo "  start: podman-compose up -d"
-      echo "     or: systemctl --user start hello-llm-<service> (Quadlet units in quadlet/)"
-      echo "     or: import nixosModules.default into your NixOS configuration"
+      if command -v podman-compose >/dev/null; then echo '  start: podman-compose up -d    (compose.yaml)'
+      elif command -v docker >/dev/null; then echo '  start: docker compose up -d    (compose.yaml)'
+      else echo '  compose.yaml: install podman-compose (or docker compose) to start the services'
+      fi
+      if command -v podman >/dev/null && command -v systemctl >/dev/null; then echo '  Quadlet: cp quadlet/* ~/.config/containers/systemd/ && systemctl --user daemon-reload && systemctl --user start hello-llm-ollama'
+      else echo '  quadlet/: the units need podman (>= 4.4) and systemd'
+      fi
+      if [ -e /etc/NIXOS ]; then echo '  NixOS: import nix/nixos.nix (nixosModules.default) in your configuration, then nixos-rebuild switch'
+      fi
     fi
   '';
 }
