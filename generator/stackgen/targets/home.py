@@ -33,13 +33,14 @@ PASSWORD_OPTIONS = {"postgres": "postgres.passwordFile", "redis": "redis.passwor
 # kind -> stackgen.<option> of an environment file (podman --env-file) holding the service's key
 ENVIRONMENT_FILE_OPTIONS = {"qdrant": "qdrant.environmentFile", "open-webui": "openWebui.environmentFile"}
 SECRET_KEYS = ("password_file", "api_key_file", "secret_key_file")
+NATIVE_KINDS = ("ollama",)  # run by home-manager's own modules; every other kind is a container
 PLACEHOLDER = "/stackgen-placeholder"  # stands for the option's file while planning; never rendered
 
 
 def render(spec: Spec, tpl: Templates) -> dict[str, str]:
     ollama = spec.services.get("ollama")
     imports = ["ollama-models.nix"] if ollama is not None and ollama.models else []
-    entries = [container(spec, unset, given) for unset, given in _plans(spec) if unset.kind != "ollama"]
+    entries = [container(spec, unset, given) for unset, given in _plans(spec) if unset.kind not in NATIVE_KINDS]
     files = {
         "nix/home.nix": tpl(
             "home/home.nix.j2",
