@@ -15,6 +15,7 @@ apt_packages=(
   ca-certificates debian-archive-keyring # the private Debian 13 download below
   redis-server # stackgen status probes a real Redis (tests/unit/test_status.py)
   postgresql # stackgen status probes a real PostgreSQL: initdb + postgres, run by the test
+  curl # env/mirrors.sh test/auto probe mirrors with curl (tests/unit/test_mirrors_sh_probe.py)
 )
 
 missing=()

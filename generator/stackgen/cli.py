@@ -64,7 +64,7 @@ def validate(spec: Path) -> None:
     from .spec import load_spec
 
     loaded = load_spec(spec, str(spec))
-    click.echo(f"{spec}: ok ({loaded.name}: {len(loaded.services)} services, targets {', '.join(loaded.targets)})")
+    click.echo(f"{spec}: ok ({loaded.name}: {_count(len(loaded.services), 'service')}, targets {', '.join(loaded.targets)})")
 
 
 @cli.command()
@@ -137,6 +137,10 @@ def _report(plan, *, dry: bool) -> None:
             continue
         note = f"  ({c.reason})" if c.reason else ""
         click.echo(f"  {labels[c.action]:<8} {c.path}{note}")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _not_a_target(spec: Path, only: str, targets: tuple[str, ...]):

@@ -27,6 +27,29 @@ GLOBAL_PYPI = "https://pypi.org/simple"
 CHINA_HF = "https://hf-mirror.com"
 GLOBAL_HF = "https://huggingface.co"
 
+# What answers a probe, per kind of endpoint: `stackgen mirrors test` and env/mirrors.sh's
+# `test`/`auto` ask the same small files.
+PROBE_PATHS = {
+    "nix": "/nix-cache-info",  # a binary cache's self-description (a few bytes)
+    "pypi": "/pip/",  # pip's page of a PEP 503 simple index
+    "hf": "/openai-community/gpt2/resolve/main/config.json",  # a small, long-lived model file
+}
+
+
+def probe_url(kind: str, url: str) -> str:
+    return url.rstrip("/") + PROBE_PATHS[kind]
+
+
+def probe_endpoints(spec: Spec) -> list[tuple[str, str, str]]:
+    """(region, kind, url) for each endpoint that `source env/mirrors.sh test` probes: the
+    built-in global ones and what `china` switches to."""
+    china = china_profile(spec)
+    out = [("global", "nix", CACHE_NIXOS_ORG), ("global", "pypi", GLOBAL_PYPI), ("global", "hf", GLOBAL_HF)]
+    out += [("china", "nix", url) for url in china["nix"]]
+    out += [("china", "pypi", url) for url in dict.fromkeys([china["pypi"], *CHINA_PYPI])]
+    out.append(("china", "hf", china["huggingface"]))
+    return out
+
 
 def nix_caches(spec: Spec) -> list[NixCache]:
     """Extra substituters, in priority order: region mirrors, the spec's own, the CUDA cache."""
@@ -69,7 +92,7 @@ def hf_endpoint(spec: Spec) -> str | None:
 def china_profile(spec: Spec) -> dict[str, object]:
     """What `source env/mirrors.sh china` switches to."""
     return {
-        "nix": list(CHINA_NIX) + [c.url for c in spec.mirrors.nix],
+        "nix": list(dict.fromkeys([*CHINA_NIX, *(c.url for c in spec.mirrors.nix)])),
         "pypi": spec.mirrors.pypi or CHINA_PYPI[0],
         "huggingface": spec.mirrors.huggingface or CHINA_HF,
     }

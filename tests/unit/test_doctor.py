@@ -106,7 +106,7 @@ def test_driver_not_loaded_and_old_podman(host, tmp_path):
     host.set(NVIDIA_SMI, "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running.\n", returncode=9)
     host.set(["podman", "--version"], "podman version 4.3.1\n")
     host.install()
-    (tmp_path / "stack.yaml").write_text("version: 1\nname: x\ngpu: {vendor: nvidia}\n")
+    (tmp_path / "stack.yaml").write_text("version: 1\nname: x\ngpu: {vendor: nvidia}\nservices:\n  ollama: {}\n")
     result = run()  # ./stack.yaml wants a GPU: driver problems are failures
     assert result.exit_code == 1
     assert "FAIL  nvidia driver: nvidia-smi failed: NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver." in result.output
@@ -120,7 +120,7 @@ def test_spec_without_gpu_or_containers_skips_them(host, tmp_path):
     result = run(str(spec))
     assert result.exit_code == 0, result.output
     assert "skip  nvidia driver: not needed: gpu.vendor is none" in result.output
-    assert "skip  podman: not needed: the spec renders no compose or quadlet target" in result.output
+    assert "skip  podman: not needed: the spec runs no container" in result.output
     assert not any(call[0] in ("podman", "nvidia-smi") for call in host.fp.calls), "skipped checks run nothing"
 
 
@@ -141,3 +141,55 @@ def test_a_hanging_program_is_a_failure(host, monkeypatch):
     host.fp.register(["nix", "--version"], callback=hang)
     check = doc.nix_version()
     assert check.state == "FAIL" and check.message == "'nix --version' failed: nix did not finish in 0.2s"
+
+
+def test_a_compose_only_stack_needs_no_nix(host, tmp_path):
+    # the host of the first-hour report: Debian's Nix 2.8 without flakes, podman 4.3
+    host.set(["nix", "--version"], "nix (Nix) 2.8.0\n")
+    host.set(NIX_CONFIG, "experimental-features = \n")
+    host.set(["podman", "--version"], "podman version 4.3.1\n")
+    host.install()
+    spec = tmp_path / "s.yaml"
+    spec.write_text("version: 1\nname: x\ntargets: [compose]\nservices:\n  redis: {}\n")
+    result = run(str(spec))
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[:3] == [
+        "skip  nix: not needed: the spec renders no Nix target",
+        "skip  flakes: not needed: the spec renders no Nix target",
+        "skip  trusted user: not needed: the spec renders no Nix target",
+    ]
+    assert "ok    podman: podman 4.3.1" in result.output  # compose needs no Quadlet, so no warning
+    assert "ok    podman-compose: podman-compose 1.2.0" in result.output
+    assert not any(call[0] == "nix" for call in host.fp.calls), "a check that is not needed is not run"
+
+
+def test_a_gpu_stack_without_containers_needs_no_cdi(host, tmp_path):
+    (host.cdi / "nvidia.yaml").unlink()
+    host.install()
+    spec = tmp_path / "s.yaml"
+    spec.write_text("version: 1\nname: x\ngpu: {vendor: nvidia}\ntargets: [devshell, nixos]\nservices:\n  ollama: {}\n")
+    result = run(str(spec))
+    assert result.exit_code == 0, result.output
+    assert "skip  nvidia CDI: not needed: no GPU service runs in a container" in result.output
+    assert "ok    nvidia driver: driver 550.54.14" in result.output
+    assert "skip  podman: not needed: the spec runs no container" in result.output
+    assert "skip  podman-compose: not needed: the spec renders no compose target" in result.output
+    assert "ok    flakes" in result.output
+
+
+def test_home_manager_gpu_containers_need_cdi_and_quadlet_podman(host, tmp_path):
+    (host.cdi / "nvidia.yaml").unlink()
+    host.set(["podman", "--version"], "podman version 4.3.1\n")
+    host.install()
+    spec = tmp_path / "s.yaml"
+    spec.write_text("version: 1\nname: x\ngpu: {vendor: nvidia}\ntargets: [home-manager]\nservices:\n  llama-cpp: {model: /m/a.gguf}\n")
+    result = run(str(spec))
+    assert result.exit_code == 1
+    assert "FAIL  nvidia CDI: no CDI spec for nvidia.com/gpu" in result.output
+    assert "warn  podman: podman 4.3.1: Quadlet units need podman >= 4.4" in result.output
+    assert "skip  flakes: not needed: the spec renders no devshell target" in result.output
+    # home-manager runs Ollama natively: an Ollama-only home-manager stack needs no podman
+    spec.write_text("version: 1\nname: x\ngpu: {vendor: nvidia}\ntargets: [home-manager]\nservices:\n  ollama: {}\n")
+    result = run(str(spec))
+    assert "skip  podman: not needed: the spec runs no container" in result.output
+    assert "skip  nvidia CDI: not needed: no GPU service runs in a container" in result.output

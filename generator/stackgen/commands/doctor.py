@@ -55,26 +55,71 @@ def doctor(spec: Path | None, as_json: bool) -> None:
         raise SystemExit(1)
 
 
+@dataclass(frozen=True)
+class Needs:
+    """What a stack asks of this host, from its targets (everything, without a spec)."""
+
+    nix: bool = True  # devshell, nixos, home-manager
+    flakes: bool = True  # devshell: `nix develop` reads the flake
+    podman: bool = True  # compose, quadlet, home-manager containers
+    compose: bool = True  # podman-compose, for the compose target
+    quadlet: bool = True  # podman >= 4.4 (quadlet target, home-manager containers)
+    gpu: bool = True  # gpu.vendor nvidia
+    cdi: bool = True  # a GPU in a container
+
+    @classmethod
+    def of(cls, spec) -> "Needs":
+        from ..targets.home import NATIVE_KINDS
+
+        targets = set(spec.targets)
+        hm_containers = [k for k in spec.services if k not in NATIVE_KINDS] if "home-manager" in targets else []
+        containers = list(spec.services) if targets & {"compose", "quadlet"} else hm_containers
+        gpu_containers = [k for k in containers if spec.services[k].gpu]
+        return cls(
+            nix=bool(targets & {"devshell", "nixos", "home-manager"}),
+            flakes="devshell" in targets,
+            podman=bool(containers),
+            compose="compose" in targets and bool(spec.services),
+            quadlet=("quadlet" in targets and bool(spec.services)) or bool(hm_containers),
+            gpu=spec.gpu.nvidia,
+            cdi=spec.gpu.nvidia and bool(gpu_containers),
+        )
+
+
 def run_checks(spec=None) -> list[Check]:
-    wants_gpu = spec is None or spec.gpu.nvidia
+    """The checks this stack needs; one it does not need is not run (a skip line says why)."""
+    needs = Needs() if spec is None else Needs.of(spec)
     gpu_fail = "FAIL" if spec is not None else "warn"  # without a spec a GPU is optional
-    wants_podman = spec is None or bool({"compose", "quadlet"} & set(spec.targets))
     checks = []
-    nix = nix_version()
-    checks.append(nix)
-    if nix.state == "FAIL" and "not found" in nix.message:
-        checks += [Check("flakes", "skip", "needs nix"), Check("trusted user", "skip", "needs nix")]
+    if needs.nix:
+        nix = nix_version()
+        checks.append(nix)
+        if nix.state == "FAIL" and "not found" in nix.message:
+            checks += [Check("flakes", "skip", "needs nix"), Check("trusted user", "skip", "needs nix")]
+        elif needs.flakes:
+            config = nix_config()
+            checks += [flakes(config), trusted(config)]
+        else:
+            checks += [Check(n, "skip", "not needed: the spec renders no devshell target") for n in ("flakes", "trusted user")]
     else:
-        config = nix_config()
-        checks += [flakes(config), trusted(config)]
-    if wants_podman:
-        checks += [podman(), podman_compose()]
+        checks += [Check(n, "skip", "not needed: the spec renders no Nix target") for n in ("nix", "flakes", "trusted user")]
+    if needs.podman:
+        checks.append(podman(quadlet=needs.quadlet))
     else:
-        checks += [Check(n, "skip", "not needed: the spec renders no compose or quadlet target") for n in ("podman", "podman-compose")]
-    if wants_gpu:
-        checks += [_soften(driver(), gpu_fail), _soften(cdi(), gpu_fail)]
+        checks.append(Check("podman", "skip", "not needed: the spec runs no container"))
+    if needs.compose:
+        checks.append(podman_compose())
     else:
-        checks += [Check(n, "skip", "not needed: gpu.vendor is none") for n in ("nvidia driver", "nvidia CDI")]
+        checks.append(Check("podman-compose", "skip", "not needed: the spec renders no compose target"))
+    if needs.gpu:
+        checks.append(_soften(driver(), gpu_fail))
+    else:
+        checks.append(Check("nvidia driver", "skip", "not needed: gpu.vendor is none"))
+    if needs.cdi:
+        checks.append(_soften(cdi(), gpu_fail))
+    else:
+        why = "gpu.vendor is none" if not needs.gpu else "no GPU service runs in a container"
+        checks.append(Check("nvidia CDI", "skip", f"not needed: {why}"))
     return checks
 
 
@@ -190,13 +235,13 @@ def _in_group(user: str, group: str) -> bool:
         return False
 
 
-def podman() -> Check:
+def podman(quadlet: bool = True) -> Check:
     fix = "install podman >= 4.4 (Debian/Ubuntu: apt install podman; NixOS: virtualisation.podman.enable = true)"
     failed, version = _program_version("podman", ("podman", "--version"), fix)
     if failed:
         return failed
     shown = ".".join(map(str, version))
-    if version[:2] < MIN_PODMAN_QUADLET:
+    if quadlet and version[:2] < MIN_PODMAN_QUADLET:
         return Check("podman", "warn", f"podman {shown}: Quadlet units need podman >= 4.4 (compose.yaml works)", fix)
     return Check("podman", "ok", f"podman {shown}")
 

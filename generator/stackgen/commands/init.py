@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ..errors import Problem, StackError
+from ..errors import printable
 from . import yaml_block, yaml_scalar
 
 DEFAULT_MODEL = "llama3.2:3b"
@@ -19,15 +20,25 @@ DEFAULT_MODEL = "llama3.2:3b"
 @click.option("--detect", "use_detect", is_flag=True, help="Fill the gpu: block (and the model) from this host's GPUs.")
 @click.option("--region", type=click.Choice(["global", "china"]), default="global", show_default=True, help="Which package mirrors the stack uses.")
 def init(spec: Path, use_detect: bool, region: str) -> None:
-    """Write a commented starter SPEC (default ./stack.yaml)."""
+    """Write a commented starter SPEC (default ./stack.yaml).
+
+    In an existing Python project it reads pyproject.toml, .python-version and
+    requirements*.txt: the project's name, a python.version its requires-python admits, and,
+    when it depends on torch, transformers or the like, the GPU that `detect` finds.
+    """
     if spec.exists():
         raise StackError(Problem(f"{spec} already exists; init never overwrites a spec", hint="edit it, or remove it first"))
+    from .project import scan
+
+    project = scan(spec.resolve().parent)
+    for warning in project.warnings:
+        click.echo(f"warning: {printable(warning)}", err=True)
     detection = None
-    if use_detect:
+    if use_detect or project.gpu_packages:
         from ..hardware import detect
 
         detection = detect()
-    text = starter(_name_for(spec), region, detection)
+    text = starter(_name_for(spec, project.name), region, detection, project)
     _check(text, spec)
     try:
         with open(spec, "x", encoding="utf-8") as fh:  # "x": never replace a file that appeared meanwhile
@@ -39,14 +50,41 @@ def init(spec: Path, use_detect: bool, region: str) -> None:
         block = detection.gpu_block()
         gpu = f"gpu: nvidia, cuda {block['cuda']}, capabilities {', '.join(block['capabilities'])}"
     click.echo(f"wrote {spec} (region {region}{'; ' + gpu if gpu else ''})")
+    for line in _learned(project):
+        click.echo(f"  {printable(line)}")
     click.echo(f"next: edit it, then 'stackgen validate {spec}' and 'stackgen render {spec}'")
 
 
-def _name_for(spec: Path) -> str:
-    folder = spec.resolve().parent.name.lower()
-    name = re.sub(r"[^a-z0-9-]+", "-", folder).strip("-")
-    name = re.sub(r"^[^a-z]+", "", name)[:63].rstrip("-")
-    return name or "my-stack"
+def _learned(project) -> list[str]:
+    from .project import choose_python
+
+    lines = []
+    if project.name:
+        lines.append(f"name from {project.name_from}: {project.name}")
+    version, why = choose_python(project)
+    if why:
+        lines.append(f"python {version} ({why})")
+    if project.gpu_packages:
+        names = ", ".join(sorted(project.gpu_packages))
+        lines.append(f"GPU packages in the project ({names}): ran detect")
+    return lines
+
+
+def _name_for(spec: Path, wanted: str | None = None) -> str:
+    """A valid stack name from the project's name, else from the spec's folder."""
+    for source in (wanted, spec.resolve().parent.name):
+        if not source:
+            continue
+        name = re.sub(r"[^a-z0-9-]+", "-", source.lower()).strip("-")
+        name = re.sub(r"^[^a-z]+", "", name)[:63].rstrip("-")
+        if name:
+            return name
+    return "my-stack"
+
+
+def _comment(text: str) -> str:
+    """Project text in a YAML comment: one printable line."""
+    return " ".join(printable(text).split())[:200]
 
 
 def _check(text: str, spec: Path) -> None:
@@ -57,15 +95,25 @@ def _check(text: str, spec: Path) -> None:
     validate(parse(text, str(spec)))
 
 
-def starter(name: str, region: str, detection=None) -> str:
+def starter(name: str, region: str, detection=None, project=None) -> str:
+    from .project import Project, choose_python
+
+    project = project or Project()
     gpu = "# gpu:\n#   vendor: nvidia          # none (default) | nvidia; `stackgen detect` prints this block\n#   cuda: \"12\"\n"
     model = DEFAULT_MODEL
+    wants = ", ".join(sorted(project.gpu_packages))
     if detection is not None and detection.found:
-        gpu = "# From `stackgen detect` on this host:\n" + yaml_block("gpu", detection.gpu_block())
+        why = f"The project uses {wants}; from" if wants else "From"
+        gpu = f"# {why} `stackgen detect` on this host:\n" + yaml_block("gpu", detection.gpu_block())
         fits = [m["ollama"] for m in detection.models()]
         model = fits[0] if fits else DEFAULT_MODEL
     elif detection is not None:
-        gpu = f"# `stackgen detect` found no NVIDIA GPU here, so the stack runs on the CPU\n# ({detection.reason}).\n" + gpu
+        uses = f"The project uses {wants}, but `stackgen detect`" if wants else "`stackgen detect`"
+        gpu = f"# {uses} found no NVIDIA GPU here, so the stack runs on the CPU\n# ({detection.reason}).\n" + gpu
+    version, why = choose_python(project)
+    python_comment = f"# {_comment(why)}" if why else "# 3.11 .. 3.14, from nixpkgs; uv manages the packages"
+    name_comment = f"  # from {project.name_from}" if project.name else ""
+    description = json.dumps(printable(project.description or "AI development stack"), ensure_ascii=False)
     mirrors = "mirrors:\n  region: china            # Tsinghua/USTC/SJTU/NJU Nix mirrors, Tsinghua PyPI, hf-mirror.com\n"
     if region == "global":
         mirrors = "mirrors:\n  region: global           # global (default) | china; `stackgen mirrors test` measures both\n"
@@ -74,12 +122,12 @@ def starter(name: str, region: str, detection=None) -> str:
 # flake.nix (nix develop), NixOS/home-manager modules, compose.yaml, Quadlet units and
 # env/mirrors.sh. Every key is described in the stackgen README.
 version: 1
-name: {yaml_scalar(name)}
-description: "AI development stack"
+name: {yaml_scalar(name)}{name_comment}
+description: {description}
 {mirrors}\
 {gpu}\
 python:
-  version: "3.12"            # 3.11 .. 3.14, from nixpkgs; uv manages the packages
+  version: "{version}"            {python_comment}
   uv: true
 packages: [git, curl, jq]    # nixpkgs attribute names
 services:                    # each binds 127.0.0.1 unless you set host:

@@ -174,11 +174,20 @@ def enum(choices: Iterable, *, coerce_int: bool = False) -> Checker:
                 return value
         if isinstance(value, float):
             raw = c.raw(path)
+            if raw in choices:
+                return c.error(
+                    path,
+                    f"{dotted(path)} must be a string, not the number {value!r}",
+                    f"write \"{raw}\" (YAML reads {raw} as a number)",
+                )
+            supported = ", ".join(f'"{ch}"' for ch in choices)
             return c.error(
                 path,
-                f"{dotted(path)} must be a string, not the number {value!r}",
-                f"write \"{raw}\" (YAML reads {raw} as a number)",
+                f"{dotted(path)} {raw} is not supported; use one of: {supported}",
+                "quote the version (YAML reads an unquoted version as a number)",
             )
+        if isinstance(value, str) and value.isascii() and value.isdigit() and int(value) in choices:
+            return int(value)  # a quoted integer choice ("16") means the integer
         if value not in choices:
             listed = ", ".join(str(ch) for ch in choices)
             hint = did_you_mean(str(value), [str(ch) for ch in choices]) if isinstance(value, str) else None

@@ -121,7 +121,7 @@ def parse(text: str, display: str) -> Document:
     loader, root = _compose(text, doc)
     try:
         if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == f"{_CORE}null" and root.value == ""):
-            raise StackError(Problem("the spec is empty", file=display, hint="start from 'stackgen init' or examples/minimal.yaml"))
+            raise StackError(Problem("the spec is empty", file=display, hint="'stackgen init' writes a commented starter spec"))
         try:
             doc.data = _Builder(loader, doc).build(root, (), 0)
         except RecursionError:  # MAX_DEPTH stops it first; this is the belt to those braces
@@ -203,7 +203,11 @@ def _yaml_problem(exc: yaml.MarkedYAMLError, doc: Document) -> Problem:
     hint = None
     line_text = doc.line_text(mark.line + 1) if mark else None
     if line_text is not None and "\t" in line_text[: mark.column + 1]:
-        hint = "YAML does not allow tabs for indentation; use spaces"
+        indent = line_text[: len(line_text) - len(line_text.lstrip(" \t"))]
+        if "\t" in indent:
+            hint = "YAML does not allow tabs for indentation; use spaces"
+        else:
+            hint = "replace the tab with a space (YAML does not allow a tab here)"
     if mark is None:
         return Problem(message, file=doc.file, hint=hint)
     return Problem(message, file=doc.file, line=mark.line + 1, col=mark.column + 1, source_line=line_text, hint=hint)

@@ -374,13 +374,22 @@ def _semantics(c: Collector, systems: Any, gpu: Gpu, services: dict[str, Service
         for key, number in ports:
             for other_name, other_host, _ in taken.get(number, []):
                 if _hosts_overlap(svc.host, other_host):
-                    c.error(
-                        ("services", kind, key),
-                        f"services.{kind}.{key} {number} is already used by {other_name}",
-                        "give each service its own port",
-                    )
+                    _port_clash(c, kind, key, number, other_name)
                     break
             taken.setdefault(number, []).append((f"services.{kind}.{key}" if key != "port" else f"services.{kind}", svc.host, ()))
+
+
+def _port_clash(c: Collector, kind: str, key: str, number: int, other: str) -> None:
+    """Say which port clashed and which setting moves it; a defaulted port is named as one."""
+    path = ("services", kind, key)
+    what = f"services.{kind}.{key} {number}"
+    if c.raw(path) is None:  # not written in the spec: the kind's default
+        label = "port" if key == "port" else f"{key.removesuffix('_port')} port"
+        what += f" (the default {label} of {kind})"
+        hint = f"set services.{kind}.{key} to a free port, or move {other} to another port"
+    else:
+        hint = f"give services.{kind}.{key} or {other} another port"
+    c.error(path, f"{what} is already used by {other}", hint)
 
 
 def _hosts_overlap(a: str, b: str) -> bool:

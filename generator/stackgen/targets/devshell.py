@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .. import mirrordata
 from ..render import Templates
 from ..spec.model import Spec
@@ -22,13 +24,38 @@ def render(spec: Spec, tpl: Templates) -> dict[str, str]:
     return files
 
 
-def start_hints(spec: Spec) -> list[str]:
-    """How to start the declared services, one line per rendered way."""
-    ways = []
+@dataclass(frozen=True)
+class Hint:
+    """One banner line: the first alternative whose shell test passes when the shell starts, or
+    `otherwise` (nothing when empty). Tests are builtins only (`command -v`, `[`): the banner
+    runs on every `nix develop` and stays within the shellHook's few milliseconds."""
+
+    alternatives: tuple[tuple[str, str], ...]
+    otherwise: str = ""
+
+
+def start_hints(spec: Spec) -> list[Hint]:
+    """How to start the declared services from this shell, per rendered target, naming only
+    commands that exist where the shell runs (checked as it starts)."""
+    hints = []
     if "compose" in spec.targets:
-        ways.append("podman-compose up -d")
+        hints.append(Hint(
+            (
+                ("command -v podman-compose >/dev/null", "start: podman-compose up -d    (compose.yaml)"),
+                ("command -v docker >/dev/null", "start: docker compose up -d    (compose.yaml)"),
+            ),
+            "compose.yaml: install podman-compose (or docker compose) to start the services",
+        ))
     if "quadlet" in spec.targets:
-        ways.append(f"systemctl --user start {spec.name}-<service> (Quadlet units in quadlet/)")
+        units = " ".join(f"{spec.name}-{kind}" for kind in spec.services)
+        hints.append(Hint(
+            (("command -v podman >/dev/null && command -v systemctl >/dev/null",
+              "Quadlet: cp quadlet/* ~/.config/containers/systemd/ && systemctl --user daemon-reload"
+              f" && systemctl --user start {units}"),),
+            "quadlet/: the units need podman (>= 4.4) and systemd",
+        ))
     if "nixos" in spec.targets:
-        ways.append("import nixosModules.default into your NixOS configuration")
-    return [("start: " if i == 0 else "   or: ") + way for i, way in enumerate(ways)]
+        hints.append(Hint(
+            (("[ -e /etc/NIXOS ]", "NixOS: import nix/nixos.nix (nixosModules.default) in your configuration, then nixos-rebuild switch"),),
+        ))
+    return hints

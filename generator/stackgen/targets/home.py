@@ -28,6 +28,7 @@ from .compose import INITDB_TARGET, port_binding
 from .nixos import copy_modules, services_by_kind
 from .quadlet import START_TIMEOUT, Words, health_entries, unit_value
 
+NATIVE_KINDS = ("ollama",)  # run by home-manager's own modules; every other kind is a container
 # kind -> (spec key, stackgen.<option>) of the secret file mounted into the container (plan's
 # secret): a password file, or an environment file that plan's loader reads in the container.
 SECRET_OPTIONS = {
@@ -62,7 +63,7 @@ class OptionFile:
 def render(spec: Spec, tpl: Templates) -> dict[str, str]:
     ollama = spec.services.get("ollama")
     imports = ["ollama-models.nix"] if ollama is not None and ollama.models else []
-    entries = [container(spec, unset, given) for unset, given in _plans(spec) if unset.kind != "ollama"]
+    entries = [container(spec, unset, given) for unset, given in _plans(spec) if unset.kind not in NATIVE_KINDS]
     files = {
         "nix/home.nix": tpl(
             "home/home.nix.j2",

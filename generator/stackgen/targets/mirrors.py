@@ -19,5 +19,9 @@ def render(spec: Spec, tpl: Templates) -> dict[str, str]:
             nix_config=nix_config,
             pypi=china["pypi"],
             hf=china["huggingface"],
+            probes=[
+                (region, kind, url, mirrordata.probe_url(kind, url))
+                for region, kind, url in mirrordata.probe_endpoints(spec)
+            ],
         )
     }

@@ -64,9 +64,15 @@ pkgs.mkShell {
       fi
       # Spec text (service hosts) reaches bash only as a quoted word.
       echo ${lib.escapeShellArg "  services: ollama 127.0.0.1:11434, llama-cpp 127.0.0.1:8080, postgres 127.0.0.1:5432, redis 127.0.0.1:6379, qdrant 127.0.0.1:6333, open-webui 127.0.0.1:3000"}
-      echo ${lib.escapeShellArg "  start: podman-compose up -d"}
-      echo ${lib.escapeShellArg "     or: systemctl --user start ai-stack-<service> (Quadlet units in quadlet/)"}
-      echo ${lib.escapeShellArg "     or: import nixosModules.default into your NixOS configuration"}
+      if command -v podman-compose >/dev/null; then echo ${lib.escapeShellArg "  start: podman-compose up -d    (compose.yaml)"}
+      elif command -v docker >/dev/null; then echo ${lib.escapeShellArg "  start: docker compose up -d    (compose.yaml)"}
+      else echo ${lib.escapeShellArg "  compose.yaml: install podman-compose (or docker compose) to start the services"}
+      fi
+      if command -v podman >/dev/null && command -v systemctl >/dev/null; then echo ${lib.escapeShellArg "  Quadlet: cp quadlet/* ~/.config/containers/systemd/ && systemctl --user daemon-reload && systemctl --user start ai-stack-ollama ai-stack-llama-cpp ai-stack-postgres ai-stack-redis ai-stack-qdrant ai-stack-open-webui"}
+      else echo ${lib.escapeShellArg "  quadlet/: the units need podman (>= 4.4) and systemd"}
+      fi
+      if [ -e /etc/NIXOS ]; then echo ${lib.escapeShellArg "  NixOS: import nix/nixos.nix (nixosModules.default) in your configuration, then nixos-rebuild switch"}
+      fi
     fi
   '';
 }

@@ -42,7 +42,8 @@ pkgs.mkShell {
       echo "  GPU: none (gpu.vendor: none)"
       # Spec text (service hosts) reaches bash only as a quoted word.
       echo ${lib.escapeShellArg "  services: ollama 127.0.0.1:11434, llama-cpp 127.0.0.1:8081, postgres 0.0.0.0:5432, redis 0.0.0.0:6379, qdrant 0.0.0.0:6333"}
-      echo ${lib.escapeShellArg "  start: import nixosModules.default into your NixOS configuration"}
+      if [ -e /etc/NIXOS ]; then echo ${lib.escapeShellArg "  NixOS: import nix/nixos.nix (nixosModules.default) in your configuration, then nixos-rebuild switch"}
+      fi
     fi
   '';
 }

@@ -40,9 +40,15 @@ pkgs.mkShell {
       echo "  GPU: none (gpu.vendor: none)"
       # Spec text (service hosts) reaches bash only as a quoted word.
       echo ${lib.escapeShellArg "  services: ollama 127.0.0.1:11434"}
-      echo ${lib.escapeShellArg "  start: podman-compose up -d"}
-      echo ${lib.escapeShellArg "     or: systemctl --user start hello-llm-<service> (Quadlet units in quadlet/)"}
-      echo ${lib.escapeShellArg "     or: import nixosModules.default into your NixOS configuration"}
+      if command -v podman-compose >/dev/null; then echo ${lib.escapeShellArg "  start: podman-compose up -d    (compose.yaml)"}
+      elif command -v docker >/dev/null; then echo ${lib.escapeShellArg "  start: docker compose up -d    (compose.yaml)"}
+      else echo ${lib.escapeShellArg "  compose.yaml: install podman-compose (or docker compose) to start the services"}
+      fi
+      if command -v podman >/dev/null && command -v systemctl >/dev/null; then echo ${lib.escapeShellArg "  Quadlet: cp quadlet/* ~/.config/containers/systemd/ && systemctl --user daemon-reload && systemctl --user start hello-llm-ollama"}
+      else echo ${lib.escapeShellArg "  quadlet/: the units need podman (>= 4.4) and systemd"}
+      fi
+      if [ -e /etc/NIXOS ]; then echo ${lib.escapeShellArg "  NixOS: import nix/nixos.nix (nixosModules.default) in your configuration, then nixos-rebuild switch"}
+      fi
     fi
   '';
 }
