@@ -86,9 +86,13 @@ def test_only_records_the_spec_per_target(project):
 
 
 def test_stale_temp_files_are_swept_and_others_left_alone(project):
+    """A render stages its files in .stackgen/staging/ (stackgen's alone): what a killed render
+    left there is swept by the next one; a file beside the outputs, whatever its name, is the user's."""
     assert run("render").exit_code == 0
-    stale = [project / "nix/.devshell.nix.k3j_9x0a.tmp", project / ".stackgen/.state.json.ab12cd34.tmp", project / ".flake.nix.orig.zzzzzzzz.tmp"]
-    mine = [project / "nix/.notes.k3j_9x0a.tmp", project / "nix/devshell.nix.tmp", project / ".flake.nix.NOTRANDOM.tmp"]
+    assert not (project / ".stackgen/staging").exists(), "a finished render leaves no staging folder"
+    (project / ".stackgen/staging").mkdir()
+    stale = [project / ".stackgen/staging/devshell.nix.0a1b2c3d.tmp", project / ".stackgen/staging/state.json.ffffffff.tmp"]
+    mine = [project / "nix/.notes.k3j_9x0a.tmp", project / "nix/.devshell.nix.k3j_9x0a.tmp", project / ".flake.nix.orig.zzzzzzzz.tmp"]
     for path in stale + mine:
         path.write_text("half a file")
     assert run("render", "--check").exit_code == 0, "temp files are not outputs: --check ignores them"
@@ -98,7 +102,18 @@ def test_stale_temp_files_are_swept_and_others_left_alone(project):
     for path in stale:
         assert not path.exists()
         assert f"removed {path.relative_to(project)} (left by an interrupted render)" in result.output
+    assert not (project / ".stackgen/staging").exists()
     assert all(path.read_text() == "half a file" for path in mine)
+
+
+def test_stale_temp_files_alone_are_swept_by_an_unchanged_render(project):
+    assert run("render").exit_code == 0
+    (project / ".stackgen/staging").mkdir()
+    (project / ".stackgen/staging/flake.nix.01234567.tmp").write_text("half")
+    result = run("render")
+    assert result.exit_code == 0, result.output
+    assert "removed .stackgen/staging/flake.nix.01234567.tmp (left by an interrupted render)" in result.output
+    assert sorted(p.name for p in (project / ".stackgen").iterdir()) == ["state.json"]
 
 
 def test_interrupted_render_is_taken_over_by_a_render_of_another_spec(project):
@@ -301,13 +316,13 @@ def test_a_full_disk_part_way_through_changes_no_file(project, monkeypatch, fail
 
     real_stage, outputs = write._stage, []
 
-    def stage(target, data, mode):
-        is_state = target.name == "state.json"
+    def stage(staging, name, data, mode):
+        is_state = name == "state.json"
         if not is_state:
-            outputs.append(target)
+            outputs.append(name)
         if (failing == "the journal" and is_state) or (failing == "the third file" and len(outputs) == 3):
             raise OSError(28, "No space left on device")
-        return real_stage(target, data, mode)
+        return real_stage(staging, name, data, mode)
 
     monkeypatch.setattr(write, "_stage", stage)
     result = run("render")
