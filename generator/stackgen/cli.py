@@ -120,18 +120,23 @@ def render(spec: Path, out_dir: Path | None, check: bool, show_diff: bool, force
 
 
 def _default_output(spec: Path) -> Path:
-    """The spec's directory. A spec read from a pipe or a device (`/dev/stdin`) has none that
-    means anything (`/dev`, `/proc/self/fd`): there the output directory must be given."""
+    """The spec's directory. A spec read from a pipe or a device, or named through `/dev` or
+    `/proc` (`/dev/stdin`, `/dev/fd/0`, even when stdin is a file), has no directory that
+    means anything: there the output directory must be given."""
     import os
     import stat
 
+    parent = spec.parent if str(spec.parent) else Path(".")
     try:
         regular = stat.S_ISREG(os.stat(spec).st_mode)
     except OSError:
         regular = True  # missing or unreadable: reading it says so
     if not regular:
         raise click.UsageError(f"{spec} is not a regular file (a pipe or a device), so it has no directory to render into: give one with -o DIR")
-    return spec.parent if str(spec.parent) else Path(".")
+    real = os.path.realpath(parent)
+    if real == "/dev" or real.startswith("/proc/"):
+        raise click.UsageError(f"{spec} is named through {real}, which is no project directory: give the output directory with -o DIR")
+    return parent
 
 
 def _render_key(raw: bytes) -> str | None:

@@ -617,3 +617,15 @@ def test_a_spec_from_a_pipe_needs_an_output_directory(tmp_path):
         assert proc.returncode == 2 and "Traceback" not in proc.stderr
         assert "/dev/stdin is not a regular file (a pipe or a device)" in proc.stderr and "-o DIR" in proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_spec_named_through_dev_needs_an_output_directory(tmp_path):
+    """`render --check /dev/stdin < stack.yaml`: stdin is a regular file, but /dev is no project directory."""
+    spec = tmp_path / "stack.yaml"
+    spec.write_text(SMALL)
+    with open(spec) as stdin:
+        proc = subprocess.run(
+            [sys.executable, "-m", "stackgen", "render", "--check", "/dev/stdin"], stdin=stdin, capture_output=True, text=True, timeout=60
+        )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "named through /dev" in proc.stderr and "-o DIR" in proc.stderr
