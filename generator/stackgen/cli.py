@@ -76,12 +76,13 @@ def validate(spec: Path) -> None:
 @click.option("--only", type=click.Choice(TARGET_NAMES), help="Render one target only.")
 def render(spec: Path, out_dir: Path | None, check: bool, show_diff: bool, force: bool, only: str | None) -> None:
     """Render SPEC (default ./stack.yaml) into files."""
-    from . import write
+    from . import safeio, write
 
     if check and force:
         raise click.UsageError("--check writes nothing, so --force has no meaning with it")
-    out_dir = out_dir if out_dir is not None else (spec.parent if str(spec.parent) else Path("."))
-    key = _render_key(spec) if only is None and not show_diff and not force else None
+    out_dir = out_dir if out_dir is not None else _default_output(spec)
+    raw = safeio.read_spec_bytes(spec, str(spec), safeio.MAX_SPEC_BYTES)  # once: it may be a pipe
+    key = _render_key(raw) if only is None and not show_diff and not force else None
     unchanged = write.up_to_date(out_dir, key) if key else None
     if unchanged is not None:  # the last full render of this spec, by this stackgen, is on disk
         click.echo(f"{out_dir}: up to date ({unchanged} files)" if check else f"{out_dir}: 0 written, {unchanged} unchanged, 0 removed")
@@ -91,7 +92,7 @@ def render(spec: Path, out_dir: Path | None, check: bool, show_diff: bool, force
     from .spec import load_spec
     from .spec.model import NIX_TARGETS
 
-    loaded = load_spec(spec, str(spec))
+    loaded = load_spec(spec, str(spec), raw)
     if only is not None and only not in loaded.targets:
         raise StackError(_not_a_target(spec, only, loaded.targets))
     files = render_tree(loaded, only)
@@ -118,16 +119,31 @@ def render(spec: Path, out_dir: Path | None, check: bool, show_diff: bool, force
     click.echo(f"{out_dir}: {written} written, {len(plan.by('unchanged'))} unchanged, {len(plan.by('remove'))} removed")
 
 
-def _render_key(spec: Path) -> str | None:
-    """freshness.render_key of the spec, or None to take the full path (which reports errors)."""
+def _default_output(spec: Path) -> Path:
+    """The spec's directory. A spec read from a pipe or a device, or named through `/dev` or
+    `/proc` (`/dev/stdin`, `/dev/fd/0`, even when stdin is a file), has no directory that
+    means anything: there the output directory must be given."""
+    import os
+    import stat
+
+    parent = spec.parent if str(spec.parent) else Path(".")
+    try:
+        regular = stat.S_ISREG(os.stat(spec).st_mode)
+    except OSError:
+        regular = True  # missing or unreadable: reading it says so
+    if not regular:
+        raise click.UsageError(f"{spec} is not a regular file (a pipe or a device), so it has no directory to render into: give one with -o DIR")
+    real = os.path.realpath(parent)
+    if real == "/dev" or real.startswith("/proc/"):
+        raise click.UsageError(f"{spec} is named through {real}, which is no project directory: give the output directory with -o DIR")
+    return parent
+
+
+def _render_key(raw: bytes) -> str | None:
+    """freshness.render_key of the spec's bytes, or None to take the full path."""
     from . import freshness
 
-    if not freshness.enabled():
-        return None
-    try:
-        return freshness.render_key(spec.read_bytes())
-    except OSError:
-        return None
+    return freshness.render_key(raw) if freshness.enabled() else None
 
 
 def _report(plan, *, dry: bool) -> None:

@@ -11,18 +11,35 @@ Each output is one of
 The state file (`.stackgen/state.json`) records, for every file stackgen wrote, its hash, its
 target, and the spec hash and stackgen version that produced it.
 
-A render that writes goes in three steps, under an exclusive lock on `.stackgen/`:
-  1. the state file is rewritten as a journal: each file about to be written is recorded with
+Every path stackgen touches in the output directory, whether it comes from the renderer or
+from the state file, goes through one gate, `_Tree.locate`: it refuses a path that leaves
+the tree, and reaches the file's folder one component at a time from the output directory's
+descriptor with O_NOFOLLOW, so neither a symbolic link that was there before the render nor
+one swapped in while it runs leads outside. Reads go through `safeio` (regular files only,
+bounded, never blocking on a FIFO).
+
+A render that writes works under an exclusive lock on `.stackgen/`, and reads the state and
+classifies the files again once it holds it (so two renders never work from one old state):
+  1. every new file (and `.orig` backup) is written and fsynced in `.stackgen/staging/`;
+  2. the state file is rewritten as a journal: each file about to be written is recorded with
      its new hash, and the hashes stackgen wrote before it kept under "previous";
-  2. each file is written atomically (temp file in the same directory, fsync, rename);
-  3. the state file is written again, without the journal.
+  3. every file is checked to be still as it was classified; then each one, checked again
+     just before, is renamed into place (a new file is linked, which fails if one appeared);
+  4. the state file is written again, without the journal, and the staging folder removed.
 A render killed at any point thus leaves every file old or new, and both versions are known
 to be stackgen's, so the next render, of this spec or of another, takes over without a false
-conflict. Temp files left by a killed render are swept by the next one.
+conflict; whatever a killed render left in `.stackgen/staging/` is swept by the next one.
+
+A hand edit saved while a render runs is never overwritten if it lands before step 3's
+check of its file; if it is seen in the check of every file, nothing is written (the state
+is put back). POSIX has no rename-if-unchanged, so an edit saved in the microseconds between
+a file's own check and its rename can still be replaced; the renders before it are then done
+and the render stops there, recorded by the journal.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -33,19 +50,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
-from . import __version__
+from . import __version__, safeio
 from .errors import Problem, StackError
 
 if TYPE_CHECKING:  # the plan needs only .path/.text/.target; reading state needs no Jinja2
     from .render import Rendered
 
 STATE_DIR = ".stackgen"
-STATE_PATH = ".stackgen/state.json"
+STATE_NAME = "state.json"
+STATE_PATH = f"{STATE_DIR}/{STATE_NAME}"
+STAGING = "staging"  # .stackgen/staging/: temp files, and nothing else, live there
 STATE_FORMAT = 1
 WRITES = ("create", "update")
-# What tempfile.mkstemp(prefix=".NAME.", suffix=".tmp") creates: 8 random [a-z0-9_].
-_TEMP_NAME = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp")
+MAX_STATE_BYTES = 8 << 20  # about 25,000 files' entries; a bigger state file is damaged
+MAX_FILE_BYTES = 64 << 20  # no rendered file comes near; a bigger file in the way is not ours
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_OWNER = re.compile(r"[a-z][a-z-]{0,31}")
+_STATE_KEYS = {"format", "stackgen", "files", "incomplete", "render_key"}
+_ENTRY_KEYS = {"sha256", "target", "spec_sha256", "stackgen", "previous"}
+_ABSENT = None  # what a create expects to find at its path
 
 
 def sha256(data: bytes) -> str:
@@ -71,6 +94,8 @@ class Plan:
     owners: set[str] | None  # the targets this render covers (None: all)
     render_key: str | None = None  # freshness.render_key of a full render; recorded by apply
     swept: list[str] = field(default_factory=list)  # stale temp files removed by apply()
+    files: list = field(default_factory=list)  # the rendered files: apply() classifies them again
+    state_raw: bytes | None = None  # the state file's bytes as read (None: there was none)
 
     def by(self, *actions: str) -> list[Change]:
         return [c for c in self.changes if c.action in actions]
@@ -81,193 +106,61 @@ class Plan:
 
 
 def load_state(out_dir: Path) -> dict:
-    path = out_dir / STATE_PATH
-    problems: list[Problem] = []
-    if _confined(_real_dir(out_dir), out_dir, STATE_PATH, problems) is None:
-        raise StackError(problems)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return {"format": STATE_FORMAT, "files": {}}
-    except OSError as exc:
-        raise StackError(Problem(f"cannot read {path}: {exc.strerror or exc}")) from None
-    try:
-        state = json.loads(raw)
-        if not isinstance(state, dict) or not isinstance(state.get("files"), dict):
-            raise ValueError("not a stackgen state file")
-        for rel, entry in state["files"].items():
-            if not _clean_rel(rel) or rel.split("/")[0] == STATE_DIR:
-                raise ValueError(f"it lists the path {rel!r}, which stackgen never writes")
-            if not isinstance(entry, dict) or not _is_hash(entry.get("sha256")):
-                raise ValueError(f"malformed entry for {rel}")
-            previous = entry.get("previous", [])
-            if not isinstance(previous, list) or not all(_is_hash(h) for h in previous):
-                raise ValueError(f"malformed entry for {rel}")
-    except (ValueError, RecursionError) as exc:
-        raise StackError(
-            Problem(
-                f"{path} is damaged ({exc}); stackgen cannot tell which files it owns",
-                hint="delete it and run 'stackgen render --force' (hand-edited files are kept as .orig)",
-            )
-        ) from None
-    return state
-
-
-def _is_hash(value: object) -> bool:
-    return isinstance(value, str) and _HEX64.fullmatch(value) is not None
-
-
-def _owned(entry: dict | None, data: bytes) -> bool:
-    """Whether `data` is something stackgen wrote at this path (as recorded in `entry`)."""
-    if entry is None:
-        return False
-    digest = sha256(data)
-    return digest == entry["sha256"] or digest in entry.get("previous", ())
+    with _Tree(out_dir) as tree:
+        return _load_state(tree)[0]
 
 
 def plan(
     out_dir: Path, files: list[Rendered], spec_sha256: str, owners: set[str] | None = None, render_key: str | None = None
 ) -> Plan:
     """Classify each rendered file against what is on disk. Reads only; writes nothing."""
-    state = load_state(out_dir)
-    recorded: dict = state["files"]
-    root = _real_dir(out_dir)
-    changes: list[Change] = []
-    problems: list[Problem] = []
-    rendered = {f.path for f in files}
-    for f in files:
-        target = _confined(root, out_dir, f.path, problems)
-        if target is None:
-            continue
-        old = _read(target, f.path, problems)
-        if old is _UNREADABLE:
-            continue
-        new_bytes = f.text.encode()
-        if old is None:
-            changes.append(Change(f.path, "create", f.target, f.text))
-        elif old == new_bytes:
-            changes.append(Change(f.path, "unchanged", f.target, f.text, old))
-        elif _owned(recorded.get(f.path), old):
-            changes.append(Change(f.path, "update", f.target, f.text, old))
-        else:
-            why = "edited since stackgen wrote it" if f.path in recorded else "exists, and stackgen did not write it"
-            changes.append(Change(f.path, "conflict", f.target, f.text, old, why))
-    for path, entry in sorted(recorded.items()):
-        if path in rendered or (owners is not None and entry.get("target") not in owners):
-            continue
-        target = _confined(root, out_dir, path, problems)
-        if target is None:
-            continue
-        old = _read(target, path, problems)
-        if old is _UNREADABLE:
-            continue
-        if old is None:
-            changes.append(Change(path, "remove", entry.get("target", ""), reason="already gone"))
-        elif _owned(entry, old):
-            changes.append(Change(path, "remove", entry.get("target", ""), old=old))
-        else:
-            changes.append(Change(path, "orphan", entry.get("target", ""), old=old, reason="no longer rendered, edited by hand: left in place"))
-    changes.sort(key=lambda c: c.path)
-    if problems:
-        raise StackError(problems)
-    return Plan(out_dir, changes, state, spec_sha256, owners, render_key if owners is None else None)
+    with _Tree(out_dir) as tree:
+        return _classify(tree, files, spec_sha256, owners, render_key)
 
 
 def apply(p: Plan, *, force: bool = False) -> list[str]:
     """Write the plan. Refuses (StackError) on conflicts unless `force`; returns .orig backups made.
 
-    Every file is staged (written and fsynced beside its target) before any is renamed into
-    place, so an OSError while writing (a full disk, a read-only directory) changes nothing;
-    it becomes a StackError naming the file.
+    Every file is staged (written and fsynced) before any is renamed into place, so an
+    OSError while writing (a full disk, a read-only directory) changes nothing; it becomes
+    a StackError naming the file. `p` is updated to what was done (it is classified again
+    under the lock).
     """
-    conflicts = p.by("conflict")
-    if conflicts and not force:
-        raise StackError(
-            [Problem(f"{c.path}: {c.reason}; not overwriting it") for c in conflicts]
-            + [Problem("nothing was written", hint="see the changes with --diff; --force overwrites and keeps each file as <file>.orig")]
-        )
-    writes = p.by(*WRITES, "conflict")
-    removes = [c for c in p.by("remove") if c.old is not None]
-    final = _state_bytes(p, journal=False)
-    if not writes and not removes and _current_state(p.out_dir) == final and not _plan_temps(p):
-        return []  # nothing to do: not even the lock, so a read-only tree that is up to date passes
-    backups: list[str] = []
-    doing = STATE_DIR
+    _refuse_conflicts(p, force)
+    with _Tree(p.out_dir) as tree:
+        if not _has_work(p) and not _staging_leftovers(tree):
+            return []  # nothing to do: not even the lock, so a read-only tree that is up to date passes
+    job = _Job(p, force)
     try:
-        with _locked(p.out_dir):
-            _verify(p)
-            p.swept = _sweep_temps(p)
-            default_mode = _file_mode()
-            touched_dirs: set[Path] = set()
-            # 1. Every new file and backup goes to a temp file beside its target first, so a
-            #    full disk or an I/O error is met before anything visible has changed.
-            staged: list[tuple[str, str, Path]] = []  # (what, temp file, target)
-            renamed = 0
+        with _Tree(p.out_dir) as tree, _locked(tree):
             try:
-                for c in writes:
-                    target = p.out_dir / c.path
-                    mode = _mode_of(target, default_mode)
-                    if c.action == "conflict":
-                        backup = _backup_path(target, c.old or b"")
-                        doing = str(backup.relative_to(p.out_dir))
-                        if not backup.exists():
-                            staged.append((doing, _stage(backup, c.old or b"", mode), backup))
-                        backups.append(doing)
-                    doing = c.path
-                    staged.append((c.path, _stage(target, c.new.encode(), mode), target))
-                # 2. The journal: the state with both old and new hashes, so that any next
-                #    render recognises either version of each file as stackgen's.
-                if writes:
-                    doing = STATE_PATH
-                    _atomic_write(p.out_dir / STATE_PATH, _state_bytes(p, journal=True), default_mode)
-                # 3. The renames, one after another.
-                for what, tmp, target in staged:
-                    doing = what
-                    os.replace(tmp, target)
-                    renamed += 1
-                    touched_dirs.add(target.parent)
-            except BaseException:
-                for _, tmp, _ in staged[renamed:]:
-                    _unlink_quietly(tmp)
-                raise
-            for c in removes:
-                doing = c.path
-                (p.out_dir / c.path).unlink(missing_ok=True)
-                touched_dirs.add((p.out_dir / c.path).parent)
-            doing = STATE_PATH
-            for d in sorted(touched_dirs):  # the files' renames are durable before the state says so
-                _fsync_dir(d)
-            if _current_state(p.out_dir) != final:
-                _atomic_write(p.out_dir / STATE_PATH, final, default_mode)
-                _fsync_dir(p.out_dir / STATE_DIR)
+                return job.run(tree)
+            finally:
+                job.tidy(tree)
     except OSError as exc:
         raise StackError(
             Problem(
-                f"cannot write {doing} in {p.out_dir}: {exc.strerror or exc}",
+                f"cannot write {job.doing} in {p.out_dir}: {exc.strerror or exc}",
                 hint="every file is either as it was or fully rendered; fix the cause and run 'stackgen render' again",
             )
         ) from None
-    return backups
 
 
 def up_to_date(out_dir: Path, render_key: str) -> int | None:
     """The number of files, when `out_dir` holds exactly what the full render keyed `render_key`
     wrote (every recorded file present, a plain file, with its recorded hash); None otherwise."""
     try:
-        state = json.loads((out_dir / STATE_PATH).read_bytes())
-        if state.get("render_key") != render_key:
-            return None
-        recorded = state["files"].items()
-        if _stale_temps(out_dir, state["files"]):
-            return None  # a killed render left temp files: the full path sweeps them
-        root = _real_dir(out_dir)
-        for rel, entry in recorded:
-            target = _confined(root, out_dir, rel, [])
-            if target is None or sha256(target.read_bytes()) != entry["sha256"]:
-                return None
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, StackError):
+        with _Tree(out_dir) as tree:
+            state, _ = _load_state(tree)
+            if state.get("render_key") != render_key or _staging_leftovers(tree):
+                return None  # another render, or a killed one's temp files: the full path decides
+            for rel, entry in state["files"].items():
+                data = tree.read(rel)
+                if data is None or sha256(data) != entry["sha256"]:
+                    return None
+            return len(state["files"])
+    except (OSError, StackError):
         return None  # anything unexpected: the full pipeline decides, and explains
-    return len(recorded)
 
 
 def diff(p: Plan) -> str:
@@ -287,55 +180,209 @@ def diff(p: Plan) -> str:
     return "".join(out)
 
 
-# ---------------------------------------------------------------------------------------------
-
-_UNREADABLE = object()
+# --- the output directory, reached through directory descriptors -----------------------------
 
 
-def _real_dir(out_dir: Path) -> Path:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise StackError(Problem(f"output directory {out_dir} exists and is not a directory"))
-    return out_dir.resolve()
+class _Tree:
+    """The output directory. Each folder below it is opened relative to its parent's
+    descriptor with O_NOFOLLOW|O_DIRECTORY and kept open, and files are opened, created,
+    renamed and removed relative to those descriptors (the *at() system calls): a path
+    never passes through a symbolic link, and a link swapped in mid-run changes nothing."""
 
+    def __init__(self, out_dir: Path):
+        self.out_dir = out_dir
+        self._fds: dict[tuple[str, ...], int] = {}
 
-def _confined(root: Path, out_dir: Path, rel: str, problems: list[Problem]) -> Path | None:
-    """out_dir/rel, provided it cannot land outside out_dir (no '..', no absolute, no symlinks)."""
-    parts = rel.split("/")
-    if not _clean_rel(rel):
-        problems.append(Problem(f"refusing to write {rel!r}: the path leaves the output directory"))
-        return None
-    target = out_dir.joinpath(*parts)
-    probe = out_dir
-    for part in parts:
-        probe = probe / part
-        if probe.is_symlink():
-            problems.append(
-                Problem(f"refusing to write {rel}: {probe} is a symbolic link", hint="stackgen writes real files only; remove the link")
-            )
+    def __enter__(self) -> _Tree:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    def locate(self, rel: str, *, create: bool = False) -> tuple[int | None, str]:
+        """The gate: (descriptor of rel's folder, or None where it does not exist; rel's name)."""
+        if not _clean_rel(rel):
+            raise StackError(Problem(f"refusing to write {rel!r}: the path leaves the output directory"))
+        *parents, name = rel.split("/")
+        return self.folder(tuple(parents), create=create, rel=rel), name
+
+    def folder(self, parts: tuple[str, ...], *, create: bool = False, rel: str = "") -> int | None:
+        fd = self._fds.get(parts)
+        if fd is not None:
+            return fd
+        if not parts:
+            fd = self._open_root(create)
+        else:
+            parent = self.folder(parts[:-1], create=create, rel=rel)
+            if parent is None:
+                return None
+            fd = self._open_sub(parent, parts, create, rel or "/".join(parts))
+        if fd is not None:
+            self._fds[parts] = fd
+        return fd
+
+    def _open_root(self, create: bool) -> int | None:
+        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC  # the root itself may be a link (-o's choice)
+        try:
+            return os.open(self.out_dir, flags)
+        except FileNotFoundError:
+            if not create:
+                return None
+        except NotADirectoryError:
+            raise StackError(Problem(f"output directory {self.out_dir} exists and is not a directory")) from None
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        return os.open(self.out_dir, flags)
+
+    def _open_sub(self, parent: int, parts: tuple[str, ...], create: bool, rel: str) -> int | None:
+        try:
+            return self._open_dir(parent, parts, rel)
+        except FileNotFoundError:
+            if not create:
+                return None
+        try:
+            os.mkdir(parts[-1], 0o777, dir_fd=parent)
+        except FileExistsError:
+            pass  # made at this moment by someone else: opened (and judged) like any other
+        return self._open_dir(parent, parts, rel)
+
+    def _open_dir(self, parent: int, parts: tuple[str, ...], rel: str) -> int:
+        try:
+            return os.open(parts[-1], safeio.DIR_FLAGS, dir_fd=parent)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):  # a symbolic link, or a file
+                self._blocked(parent, parts, rel)
+            raise
+
+    def _blocked(self, parent: int, parts: tuple[str, ...], rel: str):
+        where = self.out_dir.joinpath(*parts)
+        try:
+            is_link = stat.S_ISLNK(os.stat(parts[-1], dir_fd=parent, follow_symlinks=False).st_mode)
+        except OSError:
+            is_link = False
+        if is_link:
+            raise StackError(Problem(f"refusing to write {rel}: {where} is a symbolic link", hint="stackgen writes real files only; remove the link"))
+        raise StackError(Problem(f"{rel}: a parent of it is a file, not a directory", hint="move it away"))
+
+    def read_raw(self, rel: str, limit: int = MAX_FILE_BYTES) -> bytes | None:
+        """rel's bytes, None when it does not exist; safeio's OSErrors for anything else."""
+        dir_fd, name = self.locate(rel)
+        if dir_fd is None:
             return None
-    if not target.resolve().is_relative_to(root):
-        problems.append(Problem(f"refusing to write {rel}: it resolves outside {out_dir}"))
-        return None
-    return target
+        try:
+            return safeio.read_regular(name, dir_fd=dir_fd, limit=limit)
+        except FileNotFoundError:
+            return None
+
+    def read(self, rel: str) -> bytes | None:
+        """rel's bytes, None when it does not exist; a StackError that says why it cannot be read."""
+        try:
+            return self.read_raw(rel)
+        except safeio.NotRegularFile as exc:
+            if exc.kind == "a symbolic link":
+                problem = Problem(f"refusing to write {rel}: {self.out_dir / rel} is a symbolic link", hint="stackgen writes real files only; remove the link")
+            elif exc.kind == "a directory":
+                problem = Problem(f"{rel} is a directory where stackgen renders a file", hint="move it away")
+            else:
+                problem = Problem(f"{rel} is not a regular file ({exc.kind})", hint="move it away")
+        except safeio.TooLarge:
+            problem = Problem(f"{rel} is larger than {MAX_FILE_BYTES >> 20} MiB, so not a file stackgen rendered", hint="move it away")
+        except NotADirectoryError:
+            problem = Problem(f"{rel}: a parent of it is a file, not a directory", hint="move it away")
+        except OSError as exc:
+            problem = Problem(f"cannot read {rel}: {exc.strerror or exc}")
+        raise StackError(problem)
 
 
-def _read(target: Path, rel: str, problems: list[Problem]) -> bytes | None | object:
+# --- the state file -----------------------------------------------------------------------------
+
+
+def _load_state(tree: _Tree) -> tuple[dict, bytes | None]:
+    """The validated state and its bytes ({"files": {}} and None when there is none)."""
     try:
-        mode = os.lstat(target).st_mode
-        if stat.S_ISDIR(mode):
-            problems.append(Problem(f"{rel} is a directory where stackgen renders a file", hint="move it away"))
-            return _UNREADABLE
-        if not stat.S_ISREG(mode):  # a FIFO would block the read forever; a device is no file of ours
-            problems.append(Problem(f"{rel} is not a regular file (a FIFO, socket or device)", hint="move it away"))
-            return _UNREADABLE
-        return target.read_bytes()
-    except FileNotFoundError:
-        return None
-    except NotADirectoryError:
-        problems.append(Problem(f"{rel}: a parent of it is a file, not a directory", hint="move it away"))
+        raw = tree.read_raw(STATE_PATH, MAX_STATE_BYTES)
+    except safeio.TooLarge:
+        raise _damaged(tree, f"it is larger than {MAX_STATE_BYTES >> 20} MiB") from None
+    except safeio.NotRegularFile as exc:
+        raise _damaged(tree, f"it is {exc.kind}, not a regular file") from None
     except OSError as exc:
-        problems.append(Problem(f"cannot read {rel}: {exc.strerror or exc}"))
-    return _UNREADABLE
+        raise StackError(Problem(f"cannot read {tree.out_dir / STATE_PATH}: {exc.strerror or exc}")) from None
+    if raw is None:
+        return {"format": STATE_FORMAT, "files": {}}, None
+    try:
+        return _parse_state(raw), raw
+    except (ValueError, RecursionError) as exc:
+        raise _damaged(tree, str(exc) or type(exc).__name__) from None
+
+
+def _parse_state(raw: bytes) -> dict:
+    """The state file's content with every field checked: one place, so that nothing later
+    meets a value of the wrong type. ValueError says what is wrong."""
+    state = json.loads(raw)
+    if not isinstance(state, dict) or not isinstance(state.get("files"), dict):
+        raise ValueError("not a stackgen state file")
+    _no_unknown_keys(state, _STATE_KEYS, "the file")
+    if type(state.get("format")) is not int or state["format"] != STATE_FORMAT:
+        raise ValueError(f"format {state.get('format')!r}, where {STATE_FORMAT} is expected")
+    _check_type(state, "stackgen", str, "the file")
+    _check_type(state, "incomplete", bool, "the file")
+    if "render_key" in state and not _is_hash(state["render_key"]):
+        raise ValueError("a malformed render_key")
+    for rel, entry in state["files"].items():
+        if not _clean_rel(rel) or rel.split("/")[0] == STATE_DIR:
+            raise ValueError(f"it lists the path {rel!r}, which stackgen never writes")
+        _check_entry(rel, entry)
+    return state
+
+
+def _check_entry(rel: str, entry: object) -> None:
+    where = f"the entry for {rel}"
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where} is not an object")
+    _no_unknown_keys(entry, _ENTRY_KEYS, where)
+    for key in ("sha256", "spec_sha256"):
+        if not _is_hash(entry.get(key)):
+            raise ValueError(f"{where} has a malformed {key}")
+    if not isinstance(entry.get("target"), str) or not _OWNER.fullmatch(entry["target"]):
+        raise ValueError(f"{where} has a malformed target")
+    if not isinstance(entry.get("stackgen"), str):
+        raise ValueError(f"{where} has a malformed stackgen version")
+    previous = entry.get("previous", [])
+    if not isinstance(previous, list) or not all(_is_hash(h) for h in previous):
+        raise ValueError(f"{where} has a malformed previous list")
+
+
+def _no_unknown_keys(obj: dict, known: set[str], where: str) -> None:
+    unknown = sorted(set(obj) - known, key=str)
+    if unknown:
+        raise ValueError(f"{where} has the unknown key {unknown[0]!r}")
+
+
+def _check_type(obj: dict, key: str, kind: type, where: str) -> None:
+    if key in obj and type(obj[key]) is not kind:
+        raise ValueError(f"{where} has a malformed {key}")
+
+
+def _damaged(tree: _Tree, why: str) -> StackError:
+    return StackError(
+        Problem(
+            f"{tree.out_dir / STATE_PATH} is damaged ({why}); stackgen cannot tell which files it owns",
+            hint="delete it and run 'stackgen render --force' (hand-edited files are kept as .orig)",
+        )
+    )
+
+
+def _is_hash(value: object) -> bool:
+    return isinstance(value, str) and _HEX64.fullmatch(value) is not None
+
+
+def _owned(entry: dict | None, data: bytes) -> bool:
+    """Whether `data` is something stackgen wrote at this path (as recorded in `entry`)."""
+    if entry is None:
+        return False
+    digest = sha256(data)
+    return digest == entry["sha256"] or digest in entry.get("previous", ())
 
 
 def _state_bytes(p: Plan, *, journal: bool) -> bytes:
@@ -366,99 +413,361 @@ def _state_bytes(p: Plan, *, journal: bool) -> bytes:
     return (json.dumps(state, indent=2) + "\n").encode()
 
 
-def _current_state(out_dir: Path) -> bytes | None:
+# --- classifying ----------------------------------------------------------------------------------
+
+
+def _classify(tree: _Tree, files: list, spec_sha256: str, owners: set[str] | None, render_key: str | None) -> Plan:
+    state, raw = _load_state(tree)
+    recorded: dict = state["files"]
+    changes: list[Change] = []
+    problems: list[Problem] = []
+    rendered = {f.path for f in files}
+    for f in files:
+        old = _read_for_plan(tree, f.path, problems)
+        if old is _UNREADABLE:
+            continue
+        new_bytes = f.text.encode()
+        if old is None:
+            changes.append(Change(f.path, "create", f.target, f.text))
+        elif old == new_bytes:
+            changes.append(Change(f.path, "unchanged", f.target, f.text, old))
+        elif _owned(recorded.get(f.path), old):
+            changes.append(Change(f.path, "update", f.target, f.text, old))
+        else:
+            why = "edited since stackgen wrote it" if f.path in recorded else "exists, and stackgen did not write it"
+            changes.append(Change(f.path, "conflict", f.target, f.text, old, why))
+    for path, entry in sorted(recorded.items()):
+        if path in rendered or (owners is not None and entry["target"] not in owners):
+            continue  # another target's file: --only neither reads nor touches it
+        old = _read_for_plan(tree, path, problems)
+        if old is _UNREADABLE:
+            continue
+        if old is None:
+            changes.append(Change(path, "remove", entry["target"], reason="already gone"))
+        elif _owned(entry, old):
+            changes.append(Change(path, "remove", entry["target"], old=old))
+        else:
+            changes.append(Change(path, "orphan", entry["target"], old=old, reason="no longer rendered, edited by hand: left in place"))
+    changes.sort(key=lambda c: c.path)
+    if problems:
+        raise StackError(problems)
+    key = render_key if owners is None else None
+    return Plan(tree.out_dir, changes, state, spec_sha256, owners, key, files=list(files), state_raw=raw)
+
+
+_UNREADABLE = object()
+
+
+def _read_for_plan(tree: _Tree, rel: str, problems: list[Problem]) -> bytes | None | object:
     try:
-        return (out_dir / STATE_PATH).read_bytes()
-    except OSError:
-        return None
+        return tree.read(rel)
+    except StackError as exc:
+        problems.extend(exc.problems)
+        return _UNREADABLE
+
+
+def _refuse_conflicts(p: Plan, force: bool) -> None:
+    conflicts = p.by("conflict")
+    if conflicts and not force:
+        raise StackError(
+            [Problem(f"{c.path}: {c.reason}; not overwriting it") for c in conflicts]
+            + [Problem("nothing was written", hint="see the changes with --diff; --force overwrites and keeps each file as <file>.orig")]
+        )
+
+
+def _has_work(p: Plan) -> bool:
+    removes = [c for c in p.by("remove") if c.old is not None]
+    return bool(p.by(*WRITES, "conflict") or removes or p.state_raw != _state_bytes(p, journal=False))
+
+
+def _changed_while_rendering(paths: list[str], written: int = 0) -> StackError:
+    problems = [Problem(f"{path} changed while stackgen was rendering; not overwriting it") for path in paths]
+    if written:
+        problems.append(
+            Problem(
+                f"{written} file(s) before it were written, the rest were not",
+                hint="run 'stackgen render' again: it finishes the job and reports your edit as a conflict",
+            )
+        )
+    else:
+        problems.append(Problem("nothing was written", hint="run 'stackgen render' again"))
+    return StackError(problems)
+
+
+# --- writing ---------------------------------------------------------------------------------------
 
 
 @contextmanager
-def _locked(out_dir: Path) -> Iterator[None]:
+def _locked(tree: _Tree) -> Iterator[None]:
     """Hold an exclusive lock on `.stackgen/` (the directory itself: no lock file to leave behind)."""
-    state_dir = out_dir / STATE_DIR
-    state_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(state_dir, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0))
+    fd = tree.folder((STATE_DIR,), create=True, rel=STATE_PATH)
     try:
-        try:
-            import fcntl
-        except ImportError:  # not a POSIX system: no lock
-            fcntl = None
-        if fcntl is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise StackError(
-                    Problem(f"another stackgen render is writing {out_dir}", hint="wait for it to finish, then run again")
-                ) from None
+        import fcntl
+    except ImportError:  # not a POSIX system: no lock
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise StackError(Problem(f"another stackgen render is writing {tree.out_dir}", hint="wait for it to finish, then run again")) from None
+    try:
         yield
     finally:
-        os.close(fd)
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
-def _verify(p: Plan) -> None:
-    """Under the lock: every file is still as plan() saw it (nobody wrote in between)."""
-    moved = []
-    for c in p.changes:
+@dataclass
+class _Staged:
+    rel: str  # what it becomes, for messages
+    tmp: str  # its name in .stackgen/staging/
+    dir_fd: int  # the folder it goes to
+    name: str
+    expect: bytes | None  # what must be at the target just before (None: nothing)
+
+
+class _Job:
+    """One apply() under the lock; `doing` names the file an OSError is about."""
+
+    def __init__(self, p: Plan, force: bool):
+        self.p = p
+        self.force = force
+        self.doing = STATE_DIR
+        self.mode = _file_mode()
+        self.touched: dict[int, None] = {}  # folder descriptors to fsync, in order
+
+    def run(self, tree: _Tree) -> list[str]:
+        p = self.p
+        self._classify_again(tree)
+        p.swept = _sweep_staging(tree)
+        if not _has_work(p):
+            return []
+        writes = p.by(*WRITES, "conflict")
+        removes = [c for c in p.by("remove") if c.old is not None]
+        self._preflight(tree, [c.path for c in writes + removes])
+        staging = tree.folder((STATE_DIR, STAGING), create=True, rel=STATE_PATH) if writes else None
+        staged: list[_Staged] = []
+        installed = 0
         try:
-            now = (p.out_dir / c.path).read_bytes()
+            backups = self._stage_all(tree, staging, writes, staged)
+            current = p.state_raw
+            if writes:  # the journal: any next render recognises either version of each file
+                self.doing = STATE_PATH
+                current = _state_bytes(p, journal=True)
+                self._install_state(tree, current)
+            moved = [s.rel for s in staged if not self._still(s.dir_fd, s.name, s.expect)]
+            moved += [c.path for c in removes if not self._still(*tree.locate(c.path), c.old)]
+            if moved:
+                self._put_back_state(tree, current)
+                raise _changed_while_rendering(moved)
+            for s in staged:
+                self.doing = s.rel
+                if not self._install(staging, s):
+                    raise _changed_while_rendering([s.rel], written=installed)
+                installed += 1
+        finally:
+            for s in staged[installed:]:
+                _unlink_quietly(s.tmp, staging)
+        self._remove_all(tree, removes)
+        self._finish(tree, current)
+        return backups
+
+    def _classify_again(self, tree: _Tree) -> None:
+        """The state and the files, read again now that this render holds the lock: what it
+        writes is computed from them, never from a state another render has since replaced."""
+        p = self.p
+        fresh = _classify(tree, p.files, p.spec_sha256, p.owners, p.render_key)
+        before = {c.path: c.old for c in p.changes}
+        now = {c.path: c.old for c in fresh.changes}
+        moved = sorted(path for path in before.keys() | now.keys() if before.get(path) != now.get(path))
+        if moved:
+            raise _changed_while_rendering(moved)
+        p.changes, p.state, p.state_raw = fresh.changes, fresh.state, fresh.state_raw
+        _refuse_conflicts(p, self.force)
+
+    def _preflight(self, tree: _Tree, paths: list[str]) -> None:
+        """Meet a folder this render cannot write into (or rename across) before anything
+        has changed: the files are staged in .stackgen/ and renamed into place only at the end."""
+        home = os.fstat(tree.folder((STATE_DIR,), rel=STATE_PATH)).st_dev
+        for rel in paths:
+            self.doing = rel
+            dir_fd, _ = tree.locate(rel, create=True)
+            if not os.access(".", os.W_OK | os.X_OK, dir_fd=dir_fd, effective_ids=True):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+            if os.fstat(dir_fd).st_dev != home:
+                raise OSError(errno.EXDEV, f"its folder is on another file system than {STATE_DIR}/, where stackgen stages files")
+
+    def _stage_all(self, tree: _Tree, staging: int | None, writes: list[Change], staged: list[_Staged]) -> list[str]:
+        """Every new file and backup, written and fsynced in the staging folder: a full disk
+        or an I/O error is met before anything visible has changed."""
+        backups = []
+        for c in writes:
+            self.doing = c.path
+            dir_fd, name = tree.locate(c.path, create=True)
+            mode = _mode_of(dir_fd, name, self.mode)
+            if c.action == "conflict":
+                backup, exists = _backup_name(dir_fd, name, c.old or b"")
+                rel = c.path.rsplit("/", 1)[0] + "/" + backup if "/" in c.path else backup
+                self.doing = rel
+                if not exists:
+                    staged.append(_Staged(rel, _stage(staging, backup, c.old or b"", mode), dir_fd, backup, _ABSENT))
+                backups.append(rel)
+                self.doing = c.path
+            staged.append(_Staged(c.path, _stage(staging, name, c.new.encode(), mode), dir_fd, name, c.old))
+        return backups
+
+    def _still(self, dir_fd: int | None, name: str, expect: bytes | None) -> bool:
+        """Whether the file is as this render found it (`expect`; None: absent)."""
+        if dir_fd is None:
+            return expect is None
+        try:
+            now = safeio.read_regular(name, dir_fd=dir_fd, limit=MAX_FILE_BYTES)
         except FileNotFoundError:
             now = None
-        if now != c.old:
-            moved.append(Problem(f"{c.path} changed while stackgen was rendering"))
-    if moved:
-        raise StackError(moved + [Problem("nothing was written", hint="run 'stackgen render' again")])
-
-
-def _stale_temps(out_dir: Path, paths) -> list[Path]:
-    """The temp files a killed render left beside the files stackgen manages (`paths`)."""
-    names: dict[Path, set[str]] = {out_dir / STATE_DIR: {"state.json"}}
-    for rel in paths:
-        target = out_dir / rel
-        names.setdefault(target.parent, set()).add(target.name)
-    stale = []
-    for folder, managed in sorted(names.items()):
-        try:
-            entries = os.listdir(folder)
         except OSError:
-            continue
-        for entry in sorted(entries):
-            m = _TEMP_NAME.fullmatch(entry)
-            if m and re.sub(r"\.orig(\.[0-9]+)?$", "", m["name"]) in managed and stat.S_ISREG(os.lstat(folder / entry).st_mode):
-                stale.append(folder / entry)
-    return stale
+            return False  # something else is there now
+        return now == expect
+
+    def _install(self, staging: int, s: _Staged) -> bool:
+        """Put one staged file in place, unless its target changed; False if it did."""
+        if s.expect is _ABSENT:
+            try:  # link() never replaces: a file that appeared since is kept, atomically
+                os.link(s.tmp, s.name, src_dir_fd=staging, dst_dir_fd=s.dir_fd, follow_symlinks=False)
+            except FileExistsError:
+                return False
+            except OSError as exc:
+                if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK):
+                    raise
+                if not self._still(s.dir_fd, s.name, _ABSENT):  # no hard links here: check, then rename
+                    return False
+                os.replace(s.tmp, s.name, src_dir_fd=staging, dst_dir_fd=s.dir_fd)
+            else:
+                _unlink_quietly(s.tmp, staging)
+        else:
+            if not self._still(s.dir_fd, s.name, s.expect):  # the last look, as close to the rename as can be
+                return False
+            os.replace(s.tmp, s.name, src_dir_fd=staging, dst_dir_fd=s.dir_fd)
+        self.touched[s.dir_fd] = None
+        return True
+
+    def _remove_all(self, tree: _Tree, removes: list[Change]) -> None:
+        for c in removes:
+            self.doing = c.path
+            dir_fd, name = tree.locate(c.path)
+            if not self._still(dir_fd, name, c.old):
+                c.action, c.reason = "orphan", "edited while stackgen was rendering: left in place"
+                continue
+            try:
+                os.unlink(name, dir_fd=dir_fd)
+            except FileNotFoundError:
+                pass
+            self.touched[dir_fd] = None
+
+    def _install_state(self, tree: _Tree, data: bytes) -> None:
+        staging = tree.folder((STATE_DIR, STAGING), create=True, rel=STATE_PATH)
+        state_dir = tree.folder((STATE_DIR,), rel=STATE_PATH)
+        tmp = _stage(staging, STATE_NAME, data, self.mode)
+        try:
+            os.replace(tmp, STATE_NAME, src_dir_fd=staging, dst_dir_fd=state_dir)
+        except BaseException:
+            _unlink_quietly(tmp, staging)
+            raise
+        os.fsync(state_dir)  # durable before any file it describes is renamed
+
+    def _put_back_state(self, tree: _Tree, current: bytes | None) -> None:
+        """Undo the journal: nothing was written after all."""
+        if current == self.p.state_raw:
+            return
+        self.doing = STATE_PATH
+        if self.p.state_raw is None:
+            os.unlink(STATE_NAME, dir_fd=tree.folder((STATE_DIR,), rel=STATE_PATH))
+        else:
+            self._install_state(tree, self.p.state_raw)
+
+    def _finish(self, tree: _Tree, current: bytes | None) -> None:
+        self.doing = STATE_PATH
+        for fd in self.touched:  # the files' renames are durable before the state says so
+            os.fsync(fd)
+        final = _state_bytes(self.p, journal=False)
+        if current != final:
+            self._install_state(tree, final)
+
+    def tidy(self, tree: _Tree) -> None:
+        """Remove the staging folder once it is empty (a render that wrote leaves no trace)."""
+        try:
+            os.rmdir(STAGING, dir_fd=tree.folder((STATE_DIR,), rel=STATE_PATH))
+        except OSError:
+            pass  # not there, or not empty (a file we could not remove): the next render sweeps it
 
 
-def _plan_temps(p: Plan) -> list[Path]:
-    return _stale_temps(p.out_dir, [c.path for c in p.changes] + list(p.state.get("files", {})))
+def _staging_leftovers(tree: _Tree) -> list[str]:
+    """What a killed render left in .stackgen/staging/ (every entry there is stackgen's)."""
+    try:
+        fd = tree.folder((STATE_DIR, STAGING), rel=STATE_PATH)
+        return sorted(os.listdir(fd)) if fd is not None else []
+    except StackError:
+        return []  # .stackgen is no folder of ours: plan() reports it
 
 
-def _sweep_temps(p: Plan) -> list[str]:
-    """Remove the temp files a killed render left beside the files stackgen manages."""
+def _sweep_staging(tree: _Tree) -> list[str]:
+    """Remove the temp files a killed render left; returns their paths (printable)."""
+    fd = tree.folder((STATE_DIR, STAGING), rel=STATE_PATH)
     swept = []
-    for path in _plan_temps(p):
-        path.unlink(missing_ok=True)
-        swept.append(str(path.relative_to(p.out_dir)))
+    for name in _staging_leftovers(tree):
+        try:
+            os.unlink(name, dir_fd=fd)
+        except FileNotFoundError:
+            continue
+        except IsADirectoryError:
+            continue  # no render makes one; not ours to remove
+        swept.append(f"{STATE_DIR}/{STAGING}/{name}")
     return swept
 
 
-def _backup_path(target: Path, data: bytes) -> Path:
-    """<file>.orig, or .orig.1, .orig.2 ... when an earlier, different backup is in the way."""
-    for n in range(1000):
-        backup = target.with_name(target.name + (".orig" if n == 0 else f".orig.{n}"))
+def _stage(staging: int, label: str, data: bytes, mode: int) -> str:
+    """Write `data` to a new fsynced file in the staging folder; returns its name there."""
+    import secrets
+
+    base = re.sub(r"[^A-Za-z0-9._-]", "_", label)[:64]
+    for _ in range(100):
+        tmp = f"{base}.{secrets.token_hex(4)}.tmp"
         try:
-            st = os.lstat(backup)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=staging)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(errno.EEXIST, "no free temp file name", tmp)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), mode)
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        _unlink_quietly(tmp, staging)
+        raise
+    return tmp
+
+
+def _backup_name(dir_fd: int, name: str, data: bytes) -> tuple[str, bool]:
+    """<name>.orig, or .orig.1, .orig.2 ... when an earlier, different backup is in the way;
+    and whether that backup already holds `data` (a forced render ran before)."""
+    for n in range(1000):
+        backup = name + (".orig" if n == 0 else f".orig.{n}")
+        try:
+            if safeio.read_regular(backup, dir_fd=dir_fd, limit=MAX_FILE_BYTES) == data:
+                return backup, True
         except FileNotFoundError:
-            return backup
-        if stat.S_ISREG(st.st_mode) and backup.read_bytes() == data:
-            return backup  # the same version is kept already (a forced render ran before)
-    raise StackError(Problem(f"{target.name} has 1000 .orig backups already", hint="clean them up"))
+            return backup, False
+        except OSError:
+            pass  # a link, a folder, something huge: not a backup of ours; try the next name
+    raise StackError(Problem(f"{name} has 1000 .orig backups already", hint="clean them up"))
 
 
-def _mode_of(target: Path, default: int) -> int:
+def _mode_of(dir_fd: int, name: str, default: int) -> int:
     """Keep the permissions of a file stackgen replaces (a user's chmod survives a render)."""
     try:
-        return stat.S_IMODE(os.lstat(target).st_mode) & 0o777
+        return stat.S_IMODE(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode) & 0o777
     except FileNotFoundError:
         return default
 
@@ -475,48 +784,8 @@ def _file_mode() -> int:
     return 0o666 & ~umask
 
 
-def _stage(target: Path, data: bytes, mode: int) -> str:
-    """Write `data` to a fsynced temp file beside `target`; returns its path."""
-    import tempfile
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+def _unlink_quietly(name: str, dir_fd: int | None) -> None:
     try:
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), mode)
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
-    return tmp
-
-
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-
-
-def _atomic_write(target: Path, data: bytes, mode: int) -> None:
-    tmp = _stage(target, data, mode)
-    try:
-        os.replace(tmp, target)
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
+        os.unlink(name, dir_fd=dir_fd)
     except OSError:
         pass
-    finally:
-        os.close(fd)

@@ -197,3 +197,61 @@ def test_sigkill_at_random_points_leaves_old_or_new_and_next_render_repairs(tmp_
             assert ((out / rel).read_bytes() if (out / rel).exists() else None) == want.get(rel), rel
         state = json.loads((out / ".stackgen/state.json").read_text())
         assert "incomplete" not in state and sorted(state["files"]) == sorted(want)
+
+
+def run_hooked(out: Path, env: dict[str, str], pass_fds=()) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "stackgen", "render", "stack.yaml"],
+        cwd=out,
+        env=dict(os.environ, PYTHONPATH=str(HOOK), **env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        pass_fds=pass_fds,
+    )
+
+
+def count_operations(out: Path) -> int:
+    """How many fsync/replace/link/unlink calls one whole render makes."""
+    read_end, write_end = os.pipe()
+    try:
+        proc = run_hooked(out, {"STACKGEN_TEST_COUNT_FD": str(write_end)}, pass_fds=(write_end,))
+        os.close(write_end)
+        assert proc.returncode == 0, proc.stderr
+        count = 0
+        while chunk := os.read(read_end, 4096):
+            count += len(chunk)
+        return count
+    finally:
+        os.close(read_end)
+
+
+def test_a_render_killed_at_each_operation_leaves_nothing_the_next_render_does_not_sweep(tmp_path):
+    """Deterministic where the test above samples: render A -> B (which creates files A does not
+    render) is killed just before each of its file operations in turn, and then a render of A,
+    which does not know B's new files, must leave exactly A's tree: no temp file, whatever was
+    being staged when the kill came, and no conflict."""
+    a = expected_files(SPEC_A, tmp_path)
+    out = tmp_path / "project"
+    out.mkdir()
+    spec = out / "stack.yaml"
+    spec.write_text(SPEC_B)
+    assert run_hooked(out, {}).returncode == 0
+    spec.write_text(SPEC_A)
+    assert run_hooked(out, {}).returncode == 0
+    spec.write_text(SPEC_B)
+    total = count_operations(out)  # A -> B, run to its end
+    assert total >= 10, total
+    for n in range(1, total + 1):
+        spec.write_text(SPEC_A)
+        repair = run_hooked(out, {})
+        assert repair.returncode == 0, f"killed at operation {n}: the next render failed:\n{repair.stderr}"
+        assert not temp_files(out), f"killed at operation {n}: left {temp_files(out)}"
+        for rel, want in a.items():
+            assert (out / rel).read_bytes() == want, f"killed at operation {n}: {rel}"
+        assert sorted(json.loads((out / ".stackgen/state.json").read_text())["files"]) == sorted(a)
+        spec.write_text(SPEC_B)
+        killed = run_hooked(out, {"STACKGEN_TEST_DIE_AT": str(n)})
+        assert killed.returncode == 137, f"operation {n} of {total} was never reached:\n{killed.stderr}"
+    spec.write_text(SPEC_A)
+    assert run_hooked(out, {}).returncode == 0 and not temp_files(out)

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import stat
+import subprocess
+import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -83,3 +89,177 @@ def test_the_cache_is_never_inside_the_install(monkeypatch):
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     where = render.template_cache_dir()
     assert where is None or not where.is_relative_to(Path(render.__file__).resolve().parents[2])
+
+
+# --- trust: a cache entry is code (Jinja2 unpickles and unmarshals it) --------------------------
+
+
+class Payload:
+    """Unpickling it runs code: it creates the file `marker`."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (exec, (f"open({str(self.marker)!r}, 'w').close()",))
+
+
+def payload_bytes(marker: Path) -> bytes:
+    import pickle
+
+    from jinja2.bccache import bc_magic
+
+    return bc_magic + pickle.dumps(Payload(marker), 2)
+
+
+def test_the_planted_payload_runs_when_jinja2_loads_it(tmp_path):
+    """The control for the tests below: the payload is real, so its absence there means something."""
+    from io import BytesIO
+
+    import jinja2
+
+    marker = tmp_path / "ran"
+    bucket = jinja2.bccache.Bucket(jinja2.Environment(), "k", "checksum")
+    bucket.load_bytecode(BytesIO(payload_bytes(marker)))
+    assert marker.exists()
+
+
+def other_user() -> int:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give a file to another user (the suite runs as root in CI)")
+    return 65534
+
+
+def cached_entry(templates: Path, cache: Path) -> Path:
+    assert render.make_environment(templates, cache).get_template("t/a.j2").render(spec="x") == '"x" v1\n'
+    (entry,) = [p for p in cache.iterdir() if p.name.endswith(".cache")]
+    return entry
+
+
+@pytest.mark.parametrize("how", ["folder of another user", "folder mode 0777", "folder mode 0750", "folder is a symlink"])
+def test_an_untrusted_cache_folder_is_not_used(templates, tmp_path, how):
+    cache = tmp_path / "cache"
+    marker = tmp_path / "ran"
+    entry = cached_entry(templates, cache)
+    entry.write_bytes(payload_bytes(marker))
+    used = cache
+    if how == "folder of another user":
+        os.chown(cache, other_user(), other_user())
+    elif how == "folder mode 0777":
+        cache.chmod(0o777)
+    elif how == "folder mode 0750":
+        cache.chmod(0o750)
+    else:
+        used = tmp_path / "link"
+        used.symlink_to(cache)
+    env = render.make_environment(templates, used)
+    assert env.bytecode_cache is None
+    assert env.get_template("t/a.j2").render(spec="x") == '"x" v1\n'
+    assert not marker.exists(), "a payload planted in an untrusted cache ran"
+    assert entry.read_bytes() == payload_bytes(marker), "nothing is written into an untrusted folder"
+
+
+@pytest.mark.parametrize("how", ["file of another user", "file mode 0666", "file mode 0620", "file is a symlink", "file is a FIFO"])
+def test_an_untrusted_cache_file_is_a_miss_and_never_unpickled(templates, tmp_path, how):
+    cache = tmp_path / "cache"
+    marker = tmp_path / "ran"
+    entry = cached_entry(templates, cache)
+    entry.write_bytes(payload_bytes(marker))
+    if how == "file of another user":
+        os.chown(entry, other_user(), other_user())
+    elif how == "file mode 0666":
+        entry.chmod(0o666)
+    elif how == "file mode 0620":
+        entry.chmod(0o620)
+    elif how == "file is a symlink":
+        elsewhere = tmp_path / "elsewhere.cache"
+        elsewhere.write_bytes(payload_bytes(marker))
+        elsewhere.chmod(0o600)
+        entry.unlink()
+        entry.symlink_to(elsewhere)
+    else:
+        entry.unlink()
+        os.mkfifo(entry)
+    with unblocking(entry if how == "file is a FIFO" else None):
+        env = render.make_environment(templates, cache)
+        assert env.bytecode_cache is not None, "the folder itself is trusted"
+        assert env.get_template("t/a.j2").render(spec="x") == '"x" v1\n'
+    assert not marker.exists(), "a cache file that is not the user's own was unpickled"
+    # the miss was compiled and cached again, as a file of the user's own
+    st = os.lstat(entry)
+    assert stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid() and st.st_mode & 0o077 == 0
+
+
+@contextmanager
+def unblocking(fifo: Path | None, after: float = 10.0):
+    """Fail, rather than hang the suite, when a read blocks on `fifo`: after `after` seconds
+    a writer opens and closes it, which ends a blocked read with EOF."""
+    if fifo is None:
+        yield
+        return
+    hung = threading.Event()
+
+    def unblock():
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)  # ENXIO: nobody is reading, all is well
+        except OSError:
+            return
+        hung.set()
+        os.close(fd)
+
+    timer = threading.Timer(after, unblock)
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+    assert not hung.is_set(), f"a read blocked on the FIFO {fifo}"
+
+
+def test_a_trusted_cache_file_is_used(templates, tmp_path, monkeypatch):
+    """The checks do not turn the cache off: the user's own entry is read, not recompiled."""
+    cache = tmp_path / "cache"
+    cached_entry(templates, cache)
+    env = render.make_environment(templates, cache)
+    calls = compile_counter(env, monkeypatch)
+    assert env.get_template("t/a.j2").render(spec="x") == '"x" v1\n'
+    assert calls == []
+
+
+# --- where the cache goes: never a missing HOME or XDG_CACHE_HOME ---------------------------------
+
+
+def render_with(env: dict, tmp_path: Path) -> subprocess.CompletedProcess:
+    spec = tmp_path / "stack.yaml"
+    spec.write_text("version: 1\nname: cache-test\nsystems: [x86_64-linux]\ntargets: [devshell]\n")
+    base = {k: v for k, v in os.environ.items() if k not in ("HOME", "XDG_CACHE_HOME", "STACKGEN_NO_CACHE")}
+    return subprocess.run(
+        [sys.executable, "-m", "stackgen", "render", str(spec), "-o", str(tmp_path / "out")],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_missing_home_is_never_created(tmp_path):
+    proc = render_with({"HOME": str(tmp_path / "nonexistent" / "x")}, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert not (tmp_path / "nonexistent").exists()
+    assert (tmp_path / "out" / "flake.nix").exists()
+
+
+def test_a_missing_xdg_cache_home_is_never_created(tmp_path):
+    proc = render_with({"HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "no" / "cache")}, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert not (tmp_path / "no").exists()
+
+
+def test_an_existing_cache_home_gets_a_private_stackgen_folder(tmp_path):
+    (tmp_path / "xdg").mkdir(mode=0o755)
+    proc = render_with({"HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "xdg")}, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    (folder,) = (tmp_path / "xdg" / "stackgen").iterdir()
+    assert folder.name.startswith("templates-") and stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "xdg" / "stackgen").stat().st_mode) == 0o700
+    assert any(p.name.endswith(".cache") for p in folder.iterdir())

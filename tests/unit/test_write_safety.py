@@ -12,6 +12,7 @@ import shutil
 import stat
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -86,9 +87,13 @@ def test_only_records_the_spec_per_target(project):
 
 
 def test_stale_temp_files_are_swept_and_others_left_alone(project):
+    """A render stages its files in .stackgen/staging/ (stackgen's alone): what a killed render
+    left there is swept by the next one; a file beside the outputs, whatever its name, is the user's."""
     assert run("render").exit_code == 0
-    stale = [project / "nix/.devshell.nix.k3j_9x0a.tmp", project / ".stackgen/.state.json.ab12cd34.tmp", project / ".flake.nix.orig.zzzzzzzz.tmp"]
-    mine = [project / "nix/.notes.k3j_9x0a.tmp", project / "nix/devshell.nix.tmp", project / ".flake.nix.NOTRANDOM.tmp"]
+    assert not (project / ".stackgen/staging").exists(), "a finished render leaves no staging folder"
+    (project / ".stackgen/staging").mkdir()
+    stale = [project / ".stackgen/staging/devshell.nix.0a1b2c3d.tmp", project / ".stackgen/staging/state.json.ffffffff.tmp"]
+    mine = [project / "nix/.notes.k3j_9x0a.tmp", project / "nix/.devshell.nix.k3j_9x0a.tmp", project / ".flake.nix.orig.zzzzzzzz.tmp"]
     for path in stale + mine:
         path.write_text("half a file")
     assert run("render", "--check").exit_code == 0, "temp files are not outputs: --check ignores them"
@@ -98,7 +103,18 @@ def test_stale_temp_files_are_swept_and_others_left_alone(project):
     for path in stale:
         assert not path.exists()
         assert f"removed {path.relative_to(project)} (left by an interrupted render)" in result.output
+    assert not (project / ".stackgen/staging").exists()
     assert all(path.read_text() == "half a file" for path in mine)
+
+
+def test_stale_temp_files_alone_are_swept_by_an_unchanged_render(project):
+    assert run("render").exit_code == 0
+    (project / ".stackgen/staging").mkdir()
+    (project / ".stackgen/staging/flake.nix.01234567.tmp").write_text("half")
+    result = run("render")
+    assert result.exit_code == 0, result.output
+    assert "removed .stackgen/staging/flake.nix.01234567.tmp (left by an interrupted render)" in result.output
+    assert sorted(p.name for p in (project / ".stackgen").iterdir()) == ["state.json"]
 
 
 def test_interrupted_render_is_taken_over_by_a_render_of_another_spec(project):
@@ -301,13 +317,13 @@ def test_a_full_disk_part_way_through_changes_no_file(project, monkeypatch, fail
 
     real_stage, outputs = write._stage, []
 
-    def stage(target, data, mode):
-        is_state = target.name == "state.json"
+    def stage(staging, name, data, mode):
+        is_state = name == "state.json"
         if not is_state:
-            outputs.append(target)
+            outputs.append(name)
         if (failing == "the journal" and is_state) or (failing == "the third file" and len(outputs) == 3):
             raise OSError(28, "No space left on device")
-        return real_stage(target, data, mode)
+        return real_stage(staging, name, data, mode)
 
     monkeypatch.setattr(write, "_stage", stage)
     result = run("render")
@@ -315,3 +331,301 @@ def test_a_full_disk_part_way_through_changes_no_file(project, monkeypatch, fail
     assert "No space left on device" in result.stderr
     assert len(outputs) >= 3, "the change must reach at least three files"
     assert tree(project) == before
+
+
+# --- paths from the state file: one gate, no symlink out (issue 10, item 5) ----------------------
+
+
+def write_state(root: Path, files: dict) -> None:
+    (root / ".stackgen").mkdir(exist_ok=True)
+    (root / ".stackgen/state.json").write_text(json.dumps({"format": 1, "stackgen": "0.1.0", "files": files}))
+
+
+def entry(target: str, data: bytes = b"") -> dict:
+    return {"sha256": write.sha256(data), "target": target, "spec_sha256": "0" * 64, "stackgen": "0.1.0"}
+
+
+@pytest.mark.parametrize("target", ["compose", "mirrors"])
+def test_a_state_entry_through_a_symlink_never_touches_the_outside(project, tmp_path_factory, target):
+    """`link/notes` in the state, with `link` a symlink out of the tree: --only mirrors must not
+    remove, sweep or read anything there, whether the entry belongs to it or to another target."""
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "notes").write_text("precious\n")
+    (outside / ".notes.abcd1234.tmp").write_text("precious too\n")  # what the old sweep took for its temp file
+    (project / "link").symlink_to(outside)
+    assert run("render").exit_code == 0
+    recorded = state(project)["files"]
+    write_state(project, {**recorded, "link/notes": entry(target, b"precious\n")})
+    result = run("render", "--only", "mirrors")
+    if target == "mirrors":
+        assert result.exit_code == 1 and "link is a symbolic link" in result.stderr, result.output
+    else:
+        assert result.exit_code == 0, result.output
+    assert tree(outside) == {"notes": b"precious\n", ".notes.abcd1234.tmp": b"precious too\n"}
+
+
+def test_a_symlink_swapped_in_while_the_render_writes_leads_nowhere(project, tmp_path_factory, monkeypatch):
+    """The folders are held open from the start: replacing `nix` by a link to the outside
+    while the files are being staged sends nothing there."""
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "devshell.nix").write_text("precious\n")
+    assert run("render").exit_code == 0
+    edit_spec(project, "MODE: one", "MODE: two")
+    real_fsync, swapped = os.fsync, []
+
+    def fsync(fd):
+        if not swapped:
+            swapped.append(True)
+            (project / "nix").rename(project / "nix.moved")
+            (project / "nix").symlink_to(outside)
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    result = run("render")
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert swapped and "Traceback" not in result.output
+    assert tree(outside) == {"devshell.nix": b"precious\n"}
+    assert 'MODE = "two"' in (project / "nix.moved/devshell.nix").read_text(), "the write went to the folder it opened"
+
+
+# --- a hand edit saved while the render writes (item 6) -----------------------------------------
+
+
+def two_file_change(root: Path) -> None:
+    """A spec change that updates nix/devshell.nix and env/mirrors.sh and creates GPU files."""
+    edit_spec(root, "MODE: one", "MODE: two\nmirrors:\n  pypi: https://pypi.example.org/simple\ngpu:\n  vendor: nvidia")
+
+
+def test_an_edit_saved_while_files_are_staged_is_kept_and_nothing_is_written(project, monkeypatch):
+    assert run("render").exit_code == 0
+    two_file_change(project)
+    before = tree(project)
+    real_stage = write._stage
+
+    def stage(staging, name, data, mode):
+        if name == "mirrors.sh":  # the render has classified (under the lock) and is staging
+            (project / "env/mirrors.sh").write_text("# the user saved this just now\n")
+        return real_stage(staging, name, data, mode)
+
+    monkeypatch.setattr(write, "_stage", stage)
+    result = run("render")
+    assert result.exit_code == 1
+    assert "env/mirrors.sh changed while stackgen was rendering; not overwriting it" in result.stderr
+    assert "nothing was written" in result.stderr
+    expected = {**before, "env/mirrors.sh": b"# the user saved this just now\n"}
+    assert tree(project) == expected, "the state is put back, no other file changed, no temp file left"
+    assert not (project / ".stackgen/staging").exists()
+
+
+def test_an_edit_saved_between_the_check_and_the_renames_is_kept(project, monkeypatch):
+    """The last look is right before each rename: an edit saved after the check of every file
+    (here: while the first file is renamed) is still not overwritten."""
+    assert run("render").exit_code == 0
+    two_file_change(project)
+    real_replace, edited = os.replace, []
+
+    def replace(src, dst, *args, **kwargs):
+        result = real_replace(src, dst, *args, **kwargs)
+        if dst != "state.json" and not edited:
+            edited.append(dst)
+            (project / "nix/devshell.nix").write_text("# the user saved this just now\n")
+            (project / "nix/nixpkgs-config.nix").write_text("# and created this\n")
+        return result
+
+    monkeypatch.setattr(os, "replace", replace)
+    result = run("render")
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert edited == ["mirrors.sh"], edited
+    assert result.exit_code == 1
+    assert "nix/devshell.nix changed while stackgen was rendering; not overwriting it" in result.stderr
+    assert (project / "nix/devshell.nix").read_text() == "# the user saved this just now\n"
+    assert (project / "nix/nixpkgs-config.nix").read_text() == "# and created this\n"
+    assert not (project / ".stackgen/staging").exists()
+    # the journal knows what was written: the next render finishes and names only the edits
+    result = run("render")
+    assert result.exit_code == 1
+    conflicts = sorted(line.split()[1].rstrip(":") for line in result.stderr.splitlines() if "not overwriting it" in line)
+    assert conflicts == ["nix/devshell.nix", "nix/nixpkgs-config.nix"], result.stderr
+    assert run("render", "--force").exit_code == 0
+    assert (project / "nix/devshell.nix.orig").read_text() == "# the user saved this just now\n"
+    assert run("render", "--check").exit_code == 0
+
+
+def test_a_file_created_at_a_new_path_during_the_renames_is_kept(project, monkeypatch):
+    """A new file is linked into place, which never replaces one that appeared meanwhile."""
+    assert run("render").exit_code == 0
+    two_file_change(project)
+    real_unlink = os.unlink
+
+    def unlink(path, *args, **kwargs):  # after nix/driver-libs.sh is linked, its temp is unlinked
+        if str(path).startswith("driver-libs.sh.") and not (project / "nix/nixpkgs-config.nix").exists():
+            (project / "nix/nixpkgs-config.nix").write_text("# mine\n")
+        return real_unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", unlink)
+    result = run("render")
+    monkeypatch.setattr(os, "unlink", real_unlink)
+    assert result.exit_code == 1, result.output
+    assert "nix/nixpkgs-config.nix changed while stackgen was rendering" in result.stderr
+    assert (project / "nix/nixpkgs-config.nix").read_text() == "# mine\n"
+
+
+# --- two renders at once: state is read under the lock (item 7) ---------------------------------
+
+
+def test_two_only_renders_at_once_lose_no_state_entry(project, monkeypatch):
+    """`render --only mirrors` plans; before it takes the lock, a `render --only devshell`
+    runs to its end. The first must classify again under the lock, from the state the second
+    wrote, or it writes back the old devshell entry and the next render sees a false conflict."""
+    assert run("render").exit_code == 0
+    edit_spec(project, "MODE: one", "MODE: two\nmirrors:\n  pypi: https://pypi.example.org/simple")
+    real_locked, ran = write._locked, []
+
+    @contextmanager
+    def locked(tree):
+        if not ran:
+            ran.append(True)
+            loaded = load_spec(project / "stack.yaml", "stack.yaml")
+            other = write.plan(project, render_tree(loaded, "devshell"), loaded.source_sha256, {"devshell", "flake"})
+            write.apply(other)
+        with real_locked(tree):
+            yield
+
+    monkeypatch.setattr(write, "_locked", locked)
+    result = run("render", "--only", "mirrors")
+    assert ran and result.exit_code == 0, result.output
+    monkeypatch.setattr(write, "_locked", real_locked)
+    files = state(project)["files"]
+    for rel in ("nix/devshell.nix", "env/mirrors.sh"):
+        assert files[rel]["sha256"] == write.sha256((project / rel).read_bytes()), f"the state entry of {rel} was lost"
+    assert 'MODE = "two"' in (project / "nix/devshell.nix").read_text()
+    check = run("render", "--check")
+    assert check.exit_code == 0, check.output
+
+
+# --- FIFOs never hang a render (item 9) -----------------------------------------------------------
+
+
+def cli_run(args: list[str], cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """The CLI in its own process with a deadline, so that a hang fails the test instead of the suite."""
+    env = {k: v for k, v in os.environ.items() if k != "STACKGEN_NO_CACHE"}
+    return subprocess.run([sys.executable, "-m", "stackgen", *args], cwd=cwd, input=stdin, capture_output=True, text=True, timeout=60, env=env)
+
+
+@pytest.mark.parametrize("where", ["nix/devshell.nix", ".stackgen/state.json"])
+@pytest.mark.parametrize("args", [["render"], ["render", "--check"], ["render", "--diff"]])
+def test_a_fifo_in_an_up_to_date_tree_is_an_error_not_a_hang(project, where, args):
+    assert cli_run(["render"], project).returncode == 0
+    (project / where).unlink()
+    os.mkfifo(project / where)
+    proc = cli_run(args, project)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    if where == ".stackgen/state.json":
+        assert "state.json is damaged (it is a FIFO, not a regular file)" in proc.stderr
+    else:
+        assert "nix/devshell.nix is not a regular file (a FIFO)" in proc.stderr
+    assert stat.S_ISFIFO(os.lstat(project / where).st_mode)
+
+
+# --- the state file is validated in one place, and bounded (item 14) -----------------------------
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {"target": ["list"]},
+        {"target": None},
+        {"target": "../x"},
+        {"sha256": 7},
+        {"spec_sha256": "x"},
+        {"stackgen": 1},
+        {"previous": {"a": 1}},
+        {"previous": ["0" * 63]},
+        {"extra": 1},
+    ],
+    ids=repr,
+)
+@pytest.mark.parametrize("args", [["render"], ["render", "--only", "mirrors"], ["render", "--only", "devshell"], ["render", "--check"]])
+def test_a_damaged_state_entry_is_a_message_not_a_traceback(project, damage, args):
+    assert run("render").exit_code == 0
+    data = state(project)
+    data["files"]["env/mirrors.sh"].update(damage)
+    data.pop("render_key")
+    (project / ".stackgen/state.json").write_text(json.dumps(data))
+    before = tree(project)
+    result = run(*args)
+    assert result.exit_code == 1
+    assert "state.json is damaged (the entry for env/mirrors.sh" in result.stderr and "hint: delete it" in result.stderr, result.stderr
+    assert tree(project) == before
+
+
+@pytest.mark.parametrize(
+    "top",
+    [{"format": "1"}, {"format": True}, {"format": 2}, {"stackgen": ["x"]}, {"incomplete": "yes"}, {"render_key": 5}, {"files": []}, {"extra": 1}],
+    ids=repr,
+)
+def test_a_damaged_state_file_is_a_message_not_a_traceback(project, top):
+    assert run("render").exit_code == 0
+    data = {**state(project), **top}
+    (project / ".stackgen/state.json").write_text(json.dumps(data))
+    for args in (["render"], ["render", "--only", "mirrors"]):
+        result = run(*args)
+        assert result.exit_code == 1 and "state.json is damaged" in result.stderr, result.output
+
+
+def test_a_huge_state_file_is_refused_without_reading_it(project):
+    """A sparse 64 GiB state file: read whole, it exhausts memory; it must be refused at once."""
+    assert cli_run(["render"], project).returncode == 0
+    with open(project / ".stackgen/state.json", "r+b") as fh:
+        fh.truncate(64 << 30)
+    for args in (["render"], ["render", "--check"], ["render", "--only", "mirrors"]):
+        proc = cli_run(args, project)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        assert f"state.json is damaged (it is larger than {write.MAX_STATE_BYTES >> 20} MiB)" in proc.stderr
+
+
+def test_a_state_file_just_over_the_bound_is_refused(project):
+    assert run("render").exit_code == 0
+    data = state(project)
+    text = json.dumps(data)
+    (project / ".stackgen/state.json").write_text(text + " " * (write.MAX_STATE_BYTES + 1 - len(text)))
+    result = run("render")
+    assert result.exit_code == 1 and "is larger than" in result.stderr
+    (project / ".stackgen/state.json").write_text(text + " " * (write.MAX_STATE_BYTES - len(text)))
+    assert run("render").exit_code == 0, "a state file at the bound is read"
+
+
+# --- a spec from a pipe is read once (item 15) ----------------------------------------------------
+
+
+def test_a_spec_from_a_pipe_is_read_once(tmp_path):
+    out = tmp_path / "out"
+    first = cli_run(["render", "/dev/stdin", "-o", str(out)], tmp_path, stdin=SMALL)
+    assert first.returncode == 0, first.stderr
+    assert sorted(state(out)["files"]) == ["env/mirrors.sh", "flake.nix", "nix/devshell.nix"]
+    for args in (["render", "--check"], ["render"], ["render", "--only", "mirrors"], ["render", "--diff"]):
+        proc = cli_run([*args, "/dev/stdin", "-o", str(out)], tmp_path, stdin=SMALL)
+        assert proc.returncode == 0, (args, proc.stderr)
+        assert "empty" not in proc.stderr
+    changed = cli_run(["render", "--check", "/dev/stdin", "-o", str(out)], tmp_path, stdin=SMALL.replace("one", "two"))
+    assert changed.returncode == 1 and "update   nix/devshell.nix" in changed.stdout, changed.stdout + changed.stderr
+
+
+def test_a_spec_from_a_pipe_needs_an_output_directory(tmp_path):
+    for args in (["render"], ["render", "--check"]):
+        proc = cli_run([*args, "/dev/stdin"], tmp_path, stdin=SMALL)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert "/dev/stdin is not a regular file (a pipe or a device)" in proc.stderr and "-o DIR" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_spec_named_through_dev_needs_an_output_directory(tmp_path):
+    """`render --check /dev/stdin < stack.yaml`: stdin is a regular file, but /dev is no project directory."""
+    spec = tmp_path / "stack.yaml"
+    spec.write_text(SMALL)
+    with open(spec) as stdin:
+        proc = subprocess.run(
+            [sys.executable, "-m", "stackgen", "render", "--check", "/dev/stdin"], stdin=stdin, capture_output=True, text=True, timeout=60
+        )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "named through /dev" in proc.stderr and "-o DIR" in proc.stderr

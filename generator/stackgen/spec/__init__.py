@@ -11,5 +11,6 @@ from .validate import validate
 __all__ = ["ALL_TARGETS", "Document", "Service", "Spec", "load_spec", "parse", "validate"]
 
 
-def load_spec(path: Path | str, display: str | None = None) -> Spec:
-    return validate(load(Path(path), display))
+def load_spec(path: Path | str, display: str | None = None, raw: bytes | None = None) -> Spec:
+    """`raw`: the spec's bytes when the caller has read them already (see safeio.read_spec_bytes)."""
+    return validate(load(Path(path), display, raw))

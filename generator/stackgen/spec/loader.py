@@ -17,8 +17,9 @@ from typing import Any
 import yaml
 
 from ..errors import Problem, StackError, shown
+from ..safeio import MAX_SPEC_BYTES, read_spec_bytes
 
-MAX_BYTES = 1024 * 1024  # a spec is a few KiB; a 1,000-service spec is ~100 KiB
+MAX_BYTES = MAX_SPEC_BYTES
 MAX_NODES = 100_000  # bounds alias expansion ("billion laughs"): ~30 MB; real specs have < 10,000
 MAX_DEPTH = 64
 COMPOSE_FRAMES = 4 * MAX_DEPTH + 100  # the composer takes 2 frames a level; _Builder reports depth
@@ -66,16 +67,10 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def read_text(path: Path, display: str) -> str:
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_BYTES + 1)
-    except FileNotFoundError:
-        raise StackError(Problem(f"no such spec file: {display}", hint="create one with 'stackgen init'")) from None
-    except IsADirectoryError:
-        raise StackError(Problem(f"{display} is a directory, not a spec file")) from None
-    except OSError as exc:
-        raise StackError(Problem(f"cannot read {display}: {exc.strerror or exc}")) from None
+def read_text(path: Path, display: str, raw: bytes | None = None) -> str:
+    """The spec's text; `raw`: its bytes, already read (a pipe can be read only once)."""
+    if raw is None:
+        raw = read_spec_bytes(path, display, MAX_BYTES)
     if len(raw) > MAX_BYTES:
         raise StackError(Problem(f"{display} is larger than {MAX_BYTES // 1024} KiB; a stack spec is a small text file", file=display))
     encoding = _wide_encoding(raw)
@@ -111,9 +106,9 @@ def _wide_encoding(raw: bytes) -> str | None:
     return None
 
 
-def load(path: Path, display: str | None = None) -> Document:
+def load(path: Path, display: str | None = None, raw: bytes | None = None) -> Document:
     display = display if display is not None else str(path)
-    return parse(read_text(path, display), display)
+    return parse(read_text(path, display, raw), display)
 
 
 def parse(text: str, display: str) -> Document:
