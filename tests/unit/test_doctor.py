@@ -25,7 +25,7 @@ def host(fake_process, tmp_path, monkeypatch):
     cdi.mkdir()
     (cdi / "nvidia.yaml").write_text("cdiVersion: 0.5.0\nkind: nvidia.com/gpu\ndevices:\n- name: all\n")
     monkeypatch.setattr(doc, "CDI_DIRS", (cdi, tmp_path / "var-run-cdi"))
-    monkeypatch.setattr(doc.getpass, "getuser", lambda: "alice")
+    monkeypatch.setattr(doc, "current_user", lambda: (1000, "alice"))
     monkeypatch.chdir(tmp_path)
     answers = {
         ("nix", "--version"): "nix (Nix) 2.24.9\n",

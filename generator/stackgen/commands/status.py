@@ -111,7 +111,7 @@ async def _ollama(http, svc, deadline):
     version = (await _json(http, svc, "/api/version", deadline)).text("version") or "?"
     present = model_names(await _json(http, svc, "/api/tags", deadline))
     missing = [m for m in svc.models if full_name(m) not in present]
-    detail = f"ollama {peer_text(version, 40)}; models {len(svc.models) - len(missing)}/{len(svc.models)} present"
+    detail = f"ollama {peer_text(version, 60)}; models {len(svc.models) - len(missing)}/{len(svc.models)} present"
     if missing:
         return "incomplete", detail + f" (missing {', '.join(missing)}: run 'stackgen models pull')"
     return "up", detail
