@@ -8,6 +8,7 @@ the socket: the commands talk HTTP to these servers exactly as to the real ones.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import socket
 import threading
@@ -68,6 +69,30 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
+
+    def flood(self, head: bytes, filler: bytes, *, length: int | None = None, ctype: str = "application/octet-stream", status: int = 200, headers: dict | None = None, interval: float = 0.0) -> None:
+        """A hostile answer: `head`, then `filler` again and again until the client goes away
+        (or the server stops): chunked, or with a Content-Length of `length` (e.g. 2 GiB) that
+        it never reaches. `interval` > 0 trickles it (bytes keep arriving, slowly)."""
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        chunked = length is None
+        self.send_header(*(("Transfer-Encoding", "chunked") if chunked else ("Content-Length", str(length))))
+        self.end_headers()
+        frame = (lambda data: f"{len(data):x}\r\n".encode() + data + b"\r\n") if chunked else (lambda data: data)
+        try:
+            if head:
+                self.wfile.write(frame(head))
+            while not self.server.stopping.is_set():
+                self.wfile.write(frame(filler))
+                self.wfile.flush()
+                if interval:
+                    self.server.stopping.wait(interval)
+        except OSError:
+            pass  # the client gave up: what a bounded reader does
+        self.close_connection = True
 
     def stall(self, seconds: float) -> None:
         """Hold the request open (a slow server); returns early when the server stops."""
@@ -135,3 +160,94 @@ def slow(seconds: float) -> Route:
             h.reply(200, "too late\n")
 
     return route
+
+
+def flood(head: bytes | str, filler: bytes | str, **kwargs) -> Route:
+    """A route answering with Handler.flood (an endless or oversized body)."""
+    enc = lambda v: v.encode() if isinstance(v, str) else v  # noqa: E731
+    return lambda h: h.flood(enc(head), enc(filler), **kwargs)
+
+
+def gzip_bomb(**kwargs) -> Route:
+    """Endless gzip-compressed zeros, sent although the client asked for identity: ~1000:1,
+    so each 64 KiB read would inflate to 64 MiB if a reader decompressed it whole."""
+    import zlib
+
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    head = packer.compress(bytes(16 << 20)) + packer.flush(zlib.Z_SYNC_FLUSH)  # gzip header + 16 MiB of zeros
+    more = packer.compress(bytes(16 << 20)) + packer.flush(zlib.Z_SYNC_FLUSH)  # 16 MiB more; repeatable
+    return lambda h: h.flood(head, more, headers={"Content-Encoding": "gzip"}, **kwargs)
+
+
+@contextlib.contextmanager
+def tcp_serve(answer: Callable[[socket.socket], None]):
+    """A raw TCP server on 127.0.0.1 (for the Redis and PostgreSQL probes): `answer(conn)`
+    runs for each connection in its own thread. Yields the port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stopping = threading.Event()
+
+    def handle(conn: socket.socket) -> None:
+        with conn:
+            try:
+                answer(conn)
+            except OSError:
+                pass
+
+    def accept() -> None:
+        while not stopping.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stopping.set()
+        listener.close()
+
+
+@dataclasses.dataclass
+class Measured:
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+    max_rss_mib: float
+
+
+def run_measured(args: list[str], *, limit_s: float = 60, env: dict | None = None) -> Measured:
+    """`python -m stackgen ARGS` in a child process: its exit code, output, wall time and peak
+    resident memory (from wait4, for this child alone). The child's address space is capped
+    at 2 GiB, so a reader that does not bound what it reads fails fast instead of filling the
+    machine; `limit_s` kills a child that hangs (and fails the test)."""
+    import os
+    import resource
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.monotonic()
+        proc = subprocess.Popen([sys.executable, "-m", "stackgen", *args], stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, preexec_fn=cap)
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() - started > limit_s:
+                proc.kill()
+                os.wait4(proc.pid, 0)
+                raise AssertionError(f"stackgen {' '.join(args)} still ran after {limit_s}s")
+            time.sleep(0.02)
+        seconds = time.monotonic() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
+        out.seek(0)
+        err.seek(0)
+        return Measured(proc.returncode, out.read().decode(errors="replace"), err.read().decode(errors="replace"), seconds, usage.ru_maxrss / 1024)

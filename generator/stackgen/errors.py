@@ -28,10 +28,21 @@ def printable(text: str, *, keep_tabs: bool = False) -> str:
 
 def shown(value: str, limit: int = 80) -> str:
     """A short, printable rendering of a user value for a message: 'abc' or 'abc…' (N chars)."""
-    text = printable(value)
+    text = printable(value[: limit + 1])  # escaping only lengthens: the cut is the same, and cheap
     if len(text) > limit:
         return f"{text[:limit]}… ({len(value)} characters)"
     return text
+
+
+MAX_PEER_TEXT = 200
+
+
+def peer_text(value: str, limit: int = MAX_PEER_TEXT) -> str:
+    """What a network peer (or a program we ran) said, safe to print: every control character
+    (C0 with tab and newline, which would forge table rows, DEL, C1), bidi override and other
+    non-printable character escaped, and cut to `limit` characters. Every print of peer text
+    goes through here, so an OSC 52 or clear-screen sequence is shown, never obeyed."""
+    return shown(value, limit)
 
 
 def _clip(text: str) -> str:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import grp
 import json
+import os
 import pwd
 import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
 
+from conftest import require_tool
 from stackgen.cli import cli
 from stackgen.commands import doctor as doc
 
@@ -25,7 +28,7 @@ def host(fake_process, tmp_path, monkeypatch):
     cdi.mkdir()
     (cdi / "nvidia.yaml").write_text("cdiVersion: 0.5.0\nkind: nvidia.com/gpu\ndevices:\n- name: all\n")
     monkeypatch.setattr(doc, "CDI_DIRS", (cdi, tmp_path / "var-run-cdi"))
-    monkeypatch.setattr(doc.getpass, "getuser", lambda: "alice")
+    monkeypatch.setattr(doc, "current_user", lambda: (1000, "alice"))
     monkeypatch.chdir(tmp_path)
     answers = {
         ("nix", "--version"): "nix (Nix) 2.24.9\n",
@@ -193,3 +196,98 @@ def test_home_manager_gpu_containers_need_cdi_and_quadlet_podman(host, tmp_path)
     result = run(str(spec))
     assert "skip  podman: not needed: the spec runs no container" in result.output
     assert "skip  nvidia CDI: not needed: no GPU service runs in a container" in result.output
+
+
+# -- doctor never tracebacks (issue 10, item 13) -------------------------------------------------
+
+
+def _doctor_child(env: dict, cwd, *prefix: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*prefix, sys.executable, "-m", "stackgen", "doctor", "--json"], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def _unused_uid() -> int:
+    uid = 54321
+    while True:
+        try:
+            pwd.getpwuid(uid)
+        except KeyError:
+            return uid
+        uid += 1
+
+
+def test_a_uid_without_a_passwd_entry(tmp_path):
+    """A container started with --user N: getpwuid() fails and there is no USER. doctor runs in
+    a user namespace as such a uid (real getpwuid, real nix), first with a HOME, then without."""
+    unshare = require_tool("unshare", "doctor runs as a uid without a passwd entry")
+    require_tool("nix", "the trusted-user check asks the real nix")
+    uid = _unused_uid()
+    as_uid = [unshare, "--user", f"--map-user={uid}", f"--map-group={uid}"]
+    probe = subprocess.run([*as_uid, "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"user namespaces are not available here: {probe.stderr.strip()}")
+    (tmp_path / "home").mkdir()
+    path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", os.defpath)])
+    with_home = _doctor_child({"PATH": path, "HOME": str(tmp_path / "home")}, tmp_path, *as_uid)
+    assert "Traceback" not in with_home.stderr, with_home.stderr
+    assert with_home.returncode in (0, 1), with_home.stderr
+    checks = {c["name"]: c for c in json.loads(with_home.stdout)["checks"]}
+    assert checks["trusted user"]["state"] == "warn"
+    assert checks["trusted user"]["message"].startswith(f"uid {uid} has no entry in the user database, so Nix cannot find it in trusted-users")
+
+    locked = tmp_path / "locked"  # a working directory it may not search: is ./stack.yaml there?
+    locked.mkdir(mode=0o000)
+    try:
+        bare = _doctor_child({"PATH": path}, locked, *as_uid)  # no HOME, USER or LOGNAME either
+    finally:
+        locked.chmod(0o755)
+    assert "Traceback" not in bare.stderr, bare.stderr
+    assert bare.returncode in (0, 1) and len(json.loads(bare.stdout)["checks"]) == 7
+
+
+def test_uid_without_a_name_is_trusted_only_through_a_star(monkeypatch):
+    monkeypatch.setattr(doc, "current_user", lambda: (4321, None))
+    assert doc.trusted({"trusted-users": "root @wheel"}).state == "warn"
+    assert doc.trusted({"trusted-users": "*"}).message == "uid 4321 is a trusted Nix user: the flake's substituters are used"
+    monkeypatch.setattr(doc, "current_user", lambda: (0, None))
+    assert doc.trusted({"trusted-users": ""}).state == "ok"  # root's uid is always trusted
+
+
+def test_broken_programs_unreadable_folders_and_hostile_output(tmp_path):
+    """Real programs on PATH that print invalid UTF-8 and terminal escapes, and one that cannot
+    be executed: each is a check's message, escaped."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    scripts = {
+        "nix": "#!/bin/sh\nprintf 'nix (Nix) 2.24.9\\377\\n'\n",
+        "nvidia-smi": "#!/bin/sh\nprintf '550.54.14, \\033]52;c;cm0gLXJmIH4=\\007\\033[2JEvil GPU\\n'\n",
+        "podman": "not a program\n",
+    }
+    for name, body in scripts.items():
+        (bin_dir / name).write_text(body)
+        (bin_dir / name).chmod(0o644 if name == "podman" else 0o755)
+    (bin_dir / "podman").chmod(0o755)  # executable, but no #! and not ELF: ENOEXEC
+    env = {"PATH": str(bin_dir), "HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "stackgen", "doctor"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 1
+    assert "\x1b" not in proc.stdout and "\x07" not in proc.stdout
+    lines = {line.split(":")[0][6:]: line for line in proc.stdout.splitlines()}
+    assert lines["nix"] == "ok    nix: Nix 2.24.9"
+    assert "\\x1b]52;c;cm0gLXJmIH4=\\x07\\x1b[2JEvil GPU" in lines["nvidia driver"]
+    assert lines["podman"].startswith("FAIL  podman: 'podman --version' failed: podman: exec format error")
+
+
+def test_a_fifo_in_the_cdi_folder_does_not_hang(tmp_path, monkeypatch):
+    import threading
+
+    cdi = tmp_path / "cdi"
+    cdi.mkdir()
+    os.mkfifo(cdi / "nvidia.yaml")
+    (cdi / "z.yaml").write_text("kind: nvidia.com/gpu\n")
+    monkeypatch.setattr(doc, "CDI_DIRS", (cdi,))
+    found = []
+    worker = threading.Thread(target=lambda: found.append(doc.cdi()), daemon=True)
+    worker.start()
+    worker.join(10)
+    assert found, "the CDI check hung on a FIFO"
+    assert found[0].state == "ok" and found[0].message == f"{cdi}/z.yaml declares nvidia.com/gpu"

@@ -6,6 +6,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import subprocess
+import sys
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -184,3 +187,90 @@ def test_progress_bar_on_a_terminal():
     assert frames[1] == "qwen2.5:7b [..............................]   0% 0 B of 4.00 GiB\x1b[K"
     assert frames[2] == "qwen2.5:7b [##############################] 100% 4.00 GiB of 4.00 GiB\x1b[K"
     assert frames[3] == "\x1b[Kqwen2.5:7b: pulled (4.00 GiB)\n"
+
+
+# -- .part files of a killed pull (issue 10, item 17) ---------------------------------------------
+
+
+def half_then_stall(h):
+    """Announces the whole GGUF, sends its first MiB, then hangs: a download in progress."""
+    h.send_response(200)
+    h.send_header("Content-Length", str(len(GGUF)))
+    h.end_headers()
+    h.wfile.write(GGUF[: 1 << 20])
+    h.wfile.flush()
+    h.stall(60)
+
+
+def start_pull(spec_path: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "stackgen", "models", "pull", spec_path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def wait_for_part(folder, proc: subprocess.Popen) -> list:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        parts = [p for p in folder.glob(".qwen.gguf.*.part") if p.stat().st_size >= 1 << 20]
+        if parts:
+            return parts
+        assert proc.poll() is None, "the pull ended before it wrote its .part file"
+        time.sleep(0.02)
+    raise AssertionError("no .part file appeared")
+
+
+@pytest.fixture
+def stalling(files):
+    files.routes["GET /stall.gguf"] = half_then_stall
+    return files
+
+
+def test_a_killed_pulls_part_file_is_swept_by_the_next_pull(tmp_path, stalling):
+    target = tmp_path / "models" / "qwen.gguf"
+    killed = start_pull(spec(tmp_path, model=target, url=stalling.url + "/stall.gguf"))
+    try:
+        parts = wait_for_part(target.parent, killed)
+    finally:
+        killed.kill()
+        killed.wait()
+    assert all(p.exists() for p in parts), "SIGKILL leaves the .part file (nothing can remove it then)"
+
+    result = run(spec(tmp_path, model=target, url=stalling.url + "/qwen.gguf", sha=GGUF_SHA))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in target.parent.iterdir()) == ["qwen.gguf"], "the stale .part file is swept"
+
+
+def test_a_live_pulls_part_file_is_left_alone(tmp_path, stalling):
+    target = tmp_path / "models" / "qwen.gguf"
+    live = start_pull(spec(tmp_path, model=target, url=stalling.url + "/stall.gguf"))
+    try:
+        parts = wait_for_part(target.parent, live)
+        result = run(spec(tmp_path, model=target, url=stalling.url + "/qwen.gguf", sha=GGUF_SHA))
+        assert result.exit_code == 0, result.output
+        assert target.read_bytes() == GGUF
+        assert all(p.exists() for p in parts), "the concurrent pull's .part file (locked by it) is kept"
+        assert live.poll() is None
+    finally:
+        live.kill()
+        live.wait()
+
+
+def test_sweep_never_removes_a_part_another_process_holds(tmp_path):
+    """The lock is the whole test: held in another process, the file stays; released, it goes."""
+    from stackgen.commands.models import sweep_parts
+
+    target = tmp_path / "m.gguf"
+    part = tmp_path / ".m.gguf.abc123.part"
+    part.write_bytes(b"partial")
+    other = tmp_path / ".other.gguf.abc123.part"  # another model's: never touched
+    other.write_bytes(b"partial")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, sys; f = open(sys.argv[1], 'rb'); fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); sys.stdin.read()", str(part)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline() == "locked\n"
+        assert sweep_parts(target) == [] and part.exists()
+    finally:
+        holder.stdin.close()
+        holder.wait()
+    assert sweep_parts(target) == [part] and not part.exists()
+    assert other.exists()

@@ -19,8 +19,11 @@ def echo_json(data: object) -> None:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A plain left-aligned text table (no trailing spaces)."""
-    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    """A plain left-aligned text table (no trailing spaces). Every cell is escaped for the
+    terminal: a newline or tab in one (a peer's text) would forge rows."""
+    from ..errors import printable
+
+    cells = [[str(h) for h in headers]] + [[printable(str(c)) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
     return "\n".join(lines)

@@ -8,10 +8,11 @@ without one, GPU problems are warnings.
 
 from __future__ import annotations
 
-import getpass
 import grp
+import os
 import pwd
 import re
+import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +43,7 @@ class Check:
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
 def doctor(spec: Path | None, as_json: bool) -> None:
     """Check this host for what SPEC (default ./stack.yaml if present) needs. Exit 1 on any FAIL."""
-    if spec is None and Path("stack.yaml").exists():
+    if spec is None and _exists(Path("stack.yaml")):
         spec = Path("stack.yaml")
     loaded = load(spec) if spec is not None else None
     checks = run_checks(loaded)
@@ -123,6 +124,15 @@ def run_checks(spec=None) -> list[Check]:
     return checks
 
 
+def _exists(path: Path) -> bool:
+    """Whether `path` exists; False (not a traceback) when it cannot be looked at (an
+    unsearchable working directory)."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
+
+
 def _soften(check: Check, fail_state: str) -> Check:
     if check.state == "FAIL":
         check.state = fail_state
@@ -130,13 +140,18 @@ def _soften(check: Check, fail_state: str) -> Check:
 
 
 def _run(*args: str) -> tuple[int, str, str] | None:
-    """(returncode, stdout, stderr), or None when the program is not installed."""
+    """(returncode, stdout, stderr), or None when the program is not installed. Output that
+    is not UTF-8 is decoded with replacement characters, never a UnicodeDecodeError."""
     try:
-        proc = subprocess.run(list(args), capture_output=True, text=True, timeout=RUN_TIMEOUT)
+        proc = subprocess.run(
+            list(args), capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=RUN_TIMEOUT, stdin=subprocess.DEVNULL
+        )
     except FileNotFoundError:
         return None
     except subprocess.TimeoutExpired:
         return (124, "", f"{args[0]} did not finish in {RUN_TIMEOUT}s")
+    except OSError as exc:  # not executable, not a program (ENOEXEC), ...
+        return (126, "", f"{args[0]}: {(exc.strerror or str(exc)).lower()}")
     return proc.returncode, proc.stdout, proc.stderr
 
 
@@ -146,7 +161,10 @@ def _version(text: str) -> tuple[int, ...] | None:
 
 
 def _first_line(text: str) -> str:
-    return next((line.strip() for line in text.splitlines() if line.strip()), "no output")
+    """The first line a program printed, escaped for the terminal and cut (errors.peer_text)."""
+    from ..errors import peer_text
+
+    return peer_text(next((line.strip() for line in text.splitlines() if line.strip()), "no output"))
 
 
 NIX_INSTALL = "install Nix >= 2.18: https://nixos.org/download"
@@ -206,12 +224,36 @@ def flakes(config: dict[str, str] | str) -> Check:
     return Check("flakes", "ok", "nix-command and flakes enabled")
 
 
+def current_user() -> tuple[int, str | None]:
+    """(uid, name) of the effective user, as the Nix daemon sees it: the name from the user
+    database, not $USER. The name is None for a uid without an entry (a container started
+    with --user 1234), where getpass.getuser() would raise."""
+    uid = os.geteuid()
+    try:
+        return uid, pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return uid, None
+
+
 def trusted(config: dict[str, str] | str, user: str | None = None) -> Check:
-    user = user or getpass.getuser()
+    uid = None
+    if user is None:
+        uid, user = current_user()
     if isinstance(config, str):
         return Check("trusted user", "warn", config)
     entries = config.get("trusted-users", "").split()
-    if user == "root" or "*" in entries or user in entries or any(_in_group(user, e[1:]) for e in entries if e.startswith("@")):
+    if user is None:  # Nix matches names: only '*' (everyone) or root's uid can be trusted
+        if uid == 0 or "*" in entries:
+            return Check("trusted user", "ok", f"uid {uid} is a trusted Nix user: the flake's substituters are used")
+        return Check(
+            "trusted user",
+            "warn",
+            f"uid {uid} has no entry in the user database, so Nix cannot find it in trusted-users "
+            f"({' '.join(entries) or 'empty'}): Nix ignores the flake's nixConfig substituters (mirrors, CUDA cache)",
+            "run as a user listed in /etc/passwd (containers: create the user in the image) and add it to trusted-users, "
+            "or list the caches in substituters in /etc/nix/nix.conf",
+        )
+    if uid == 0 or user == "root" or "*" in entries or user in entries or any(_in_group(user, e[1:]) for e in entries if e.startswith("@")):
         return Check("trusted user", "ok", f"{user} is a trusted Nix user: the flake's substituters are used")
     return Check(
         "trusted user",
@@ -272,12 +314,12 @@ def driver() -> Check:
     if not rows:
         return Check("nvidia driver", "FAIL", "nvidia-smi lists no GPU", DRIVER_FIX)
     names = ", ".join(r[1].strip() for r in rows if len(r) > 1)
-    return Check("nvidia driver", "ok", f"driver {rows[0][0].strip()} ({names})")
+    return Check("nvidia driver", "ok", _first_line(f"driver {rows[0][0].strip()} ({names})"))
 
 
 def cdi() -> Check:
     for folder in CDI_DIRS:
-        for spec in sorted(folder.glob("*")) if folder.is_dir() else ():
+        for spec in _listing(folder):
             if spec.suffix in (".yaml", ".yml", ".json") and _names_nvidia(spec):
                 return Check("nvidia CDI", "ok", f"{spec} declares nvidia.com/gpu")
     return Check(
@@ -288,8 +330,30 @@ def cdi() -> Check:
     )
 
 
-def _names_nvidia(path: Path) -> bool:
+def _listing(folder: Path) -> list[Path]:
+    """The entries of a CDI folder; none when it is missing or cannot be read."""
     try:
-        return "nvidia.com/gpu" in path.read_text(errors="replace")
+        return sorted(folder.iterdir())
+    except OSError:
+        return []
+
+
+MAX_CDI_SPEC = 4 << 20
+
+
+def _names_nvidia(path: Path) -> bool:
+    """Whether a CDI spec names nvidia.com/gpu: a regular file, read without blocking (a FIFO
+    would hang the check) and at most MAX_CDI_SPEC bytes of it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
         return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            return b"nvidia.com/gpu" in fh.read(MAX_CDI_SPEC)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)

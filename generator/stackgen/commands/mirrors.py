@@ -134,46 +134,52 @@ async def probe_all(endpoints: list[Endpoint], timeout: float) -> list[Result]:
 
     from .. import net
 
-    async with net.client(timeout, follow_redirects=True) as http:
+    async with net.client(timeout) as http:
         async def one(e: Endpoint) -> Result:
-            got = await net.timed(lambda: CHECKS[e.kind](http, e.url.rstrip("/")), timeout)
+            got = await net.timed(lambda deadline: CHECKS[e.kind](http, e.url.rstrip("/"), deadline), timeout)
             return Result(e, got.ok, got.seconds, got.value if got.ok else got.error)
 
         return list(await asyncio.gather(*(one(e) for e in endpoints)))
 
 
-async def _nix(http, url: str) -> str:
-    from ..net import ProbeError, get_text
+async def _get(http, url: str, deadline) -> str:
+    """The text at `url` (redirects followed), read through net's size and time bounds."""
+    from .. import net
 
-    info = dict(
-        line.split(":", 1) for line in (await get_text(http, url + "/nix-cache-info")).splitlines() if ":" in line
-    )
+    reply = await net.fetch(http, url, deadline, redirects=True)
+    if reply.status != 200:
+        raise net.ProbeError(f"HTTP {reply.status}")
+    return reply.text
+
+
+async def _nix(http, url: str, deadline) -> str:
+    from ..errors import peer_text
+    from ..net import ProbeError
+
+    info = dict(line.split(":", 1) for line in (await _get(http, url + "/nix-cache-info", deadline)).splitlines() if ":" in line)
     store = info.get("StoreDir", "").strip()
     if not store:
         raise ProbeError("no StoreDir in /nix-cache-info: not a Nix binary cache")
     if store != "/nix/store":
-        raise ProbeError(f"StoreDir is {store}, not /nix/store")
+        raise ProbeError(f"StoreDir is {peer_text(store, 60)}, not /nix/store")
     priority = info.get("Priority", "").strip()
-    return f"StoreDir {store}" + (f", priority {priority}" if priority else "")
+    return f"StoreDir {store}" + (f", priority {peer_text(priority, 20)}" if priority else "")
 
 
-async def _pypi(http, url: str) -> str:
-    from ..net import ProbeError, get_text
+async def _pypi(http, url: str, deadline) -> str:
+    from ..net import ProbeError
 
-    body = await get_text(http, url + "/pip/")
+    body = await _get(http, url + "/pip/", deadline)
     files = body.count("pip-")
     if not files:
         raise ProbeError("/pip/ lists no pip files: not a PyPI simple index")
     return "lists pip's files"
 
 
-async def _hf(http, url: str) -> str:
-    from ..net import ProbeError, get_text
+async def _hf(http, url: str, deadline) -> str:
+    from ..net import ProbeError, parse_json
 
-    try:
-        config = json.loads(await get_text(http, url + HF_PROBE))
-    except ValueError:
-        raise ProbeError(f"{HF_PROBE} is not JSON: not a Hugging Face endpoint") from None
+    config = parse_json(await _get(http, url + HF_PROBE, deadline), f"sent {HF_PROBE}")
     if not isinstance(config, dict) or "model_type" not in config:
         raise ProbeError(f"{HF_PROBE} is not a model config: not a Hugging Face endpoint")
     return "serves model files"

@@ -8,19 +8,21 @@ are left alone. GGUF: downloaded next to `model` as a hidden .part file, checked
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
-import json
 import os
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 import click
 
 from . import base_url, human, load
-from .status import full_name
+from .status import full_name, model_names
 
 CHUNK = 1024 * 1024
 
@@ -32,152 +34,273 @@ def models() -> None:
 
 @models.command("pull")
 @click.argument("spec", default="stack.yaml", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--timeout", type=click.FloatRange(1, 3600), default=60, show_default=True, help="Seconds without any data before a pull or download is given up.")
-def pull(spec: Path, timeout: float) -> None:
+@click.option("--timeout", type=click.FloatRange(1, 7 * 86400), default=6 * 3600, show_default=True, help="Seconds the whole command may take, however fast data arrives.")
+@click.option("--idle-timeout", type=click.FloatRange(1, 3600), default=60, show_default=True, help="Seconds without any data before a pull or download is given up.")
+def pull(spec: Path, timeout: float, idle_timeout: float) -> None:
     """Pull SPEC's Ollama models and download llama.cpp's model_url. Exit 1 if any fails."""
+    from .. import net
+
     loaded = load(spec)
     ollama = loaded.services.get("ollama")
     llama = loaded.services.get("llama-cpp")
-    tty = sys.stdout.isatty()
-    outcomes: list[str] = []
-    if ollama is not None and ollama.models:
-        outcomes += pull_ollama(base_url(ollama), list(ollama.models), timeout, tty)
-    if llama is not None and llama.model_url:
-        outcomes.append(fetch_gguf(llama.model_url, Path(llama.model), llama.model_sha256, timeout, tty))
-    if not outcomes:
+    if not (ollama is not None and ollama.models) and not (llama is not None and llama.model_url):
         click.echo(f"{spec}: nothing to pull (no ollama models, no llama-cpp model_url)")
         return
+    limits = Limits(net.Deadline(timeout), idle_timeout, sys.stdout.isatty())
+    outcomes = net.run(_pull_all(ollama, llama, limits))
     counts = {k: outcomes.count(k) for k in ("pulled", "present", "failed")}
     click.echo(f"{counts['pulled']} pulled, {counts['present']} already present, {counts['failed']} failed")
     if counts["failed"]:
         raise SystemExit(1)
 
 
-def pull_ollama(base: str, wanted: list[str], timeout: float, tty: bool) -> list[str]:
+@dataclass
+class Limits:
+    deadline: "net.Deadline"  # the whole command (--timeout)
+    idle: float  # each read, connect and write (--idle-timeout)
+    tty: bool
+
+    def why(self, exc: BaseException) -> str:
+        """The reason a step failed; the two timeouts are told apart."""
+        import asyncio
+
+        from .. import net
+
+        if isinstance(exc, asyncio.TimeoutError):
+            return f"gave up: the whole pull may take at most {self.deadline.seconds:g}s (--timeout)"
+        if "Timeout" in type(exc).__name__:  # httpx's connect/read/write timeouts
+            return f"no data for {self.idle:g}s (--idle-timeout)"
+        return net.reason(exc)
+
+
+async def _pull_all(ollama, llama, limits: Limits) -> list[str]:
     from .. import net
 
-    with net.sync_client(timeout, trust_env=False) as http:  # the local Ollama: no proxy
-        try:
-            tags = http.get(base + "/api/tags")
-            tags.raise_for_status()
-            present = {full_name(m.get("name") or m.get("model", "")) for m in tags.json().get("models", [])}
-        except Exception as exc:  # unreachable, not Ollama: every model fails with the reason
-            why = net.reason(exc, timeout) if not isinstance(exc, ValueError) else "GET /api/tags did not answer JSON"
-            click.echo(f"ollama at {base} is not usable: {why}; start it (see 'stackgen status')", err=True)
-            return ["failed"] * len(wanted)
-        outcomes = []
-        for model in wanted:
-            if full_name(model) in present:
-                click.echo(f"{model}: already present")
-                outcomes.append("present")
-                continue
-            error = _pull_one(http, base, model, tty, timeout)
-            if error:
-                click.echo(f"{model}: FAILED: {error}", err=True)
-            outcomes.append("failed" if error else "pulled")
-        return outcomes
+    outcomes: list[str] = []
+    if ollama is not None and ollama.models:
+        async with net.client(limits.idle, trust_env=False) as http:  # the local Ollama: no proxy
+            outcomes += await pull_ollama(http, base_url(ollama), list(ollama.models), limits)
+    if llama is not None and llama.model_url:
+        async with net.client(limits.idle) as http:
+            outcomes.append(await fetch_gguf(http, llama.model_url, Path(llama.model), llama.model_sha256, limits))
+    return outcomes
 
 
-def _pull_one(http, base: str, model: str, tty: bool, timeout: float) -> str | None:
-    """Stream one pull; returns the failure reason or None."""
+async def pull_ollama(http, base: str, wanted: list[str], limits: Limits) -> list[str]:
     from .. import net
 
-    bar = Progress(model, tty)
-    layers: dict[str, tuple[int, int]] = {}
+    peer = f"ollama at {base.removeprefix('http://')}"
     try:
-        with http.stream("POST", base + "/api/pull", json={"model": model, "stream": True}) as response:
-            if response.status_code != 200:
-                response.read()
-                return f"HTTP {response.status_code}: {_error_text(response.text)}"
-            for line in response.iter_lines():
+        reply = await net.fetch(http, base + "/api/tags", limits.deadline)
+        if reply.status != 200:
+            raise net.ProbeError(f"GET /api/tags: HTTP {reply.status}")
+        what = f"{peer} sent a GET /api/tags answer"
+        present = model_names(net.Fields(net.parse_json(reply.body, what), what))
+    except Exception as exc:  # unreachable, not Ollama: every model fails with the reason
+        click.echo(f"ollama at {base} is not usable: {limits.why(exc)}; start it (see 'stackgen status')", err=True)
+        return ["failed"] * len(wanted)
+    outcomes = []
+    for model in wanted:
+        if full_name(model) in present:
+            click.echo(f"{model}: already present")
+            outcomes.append("present")
+            continue
+        bar = Progress(model, limits.tty)
+        try:
+            error = await limits.deadline.run(_pull_one(http, base, peer, model, bar))
+        except Exception as exc:
+            error = limits.why(exc)
+        bar.finish()
+        if error:
+            click.echo(f"{model}: FAILED: {error}", err=True)
+        outcomes.append("failed" if error else "pulled")
+    return outcomes
+
+
+async def _pull_one(http, base: str, peer: str, model: str, bar: "Progress") -> str | None:
+    """Stream one pull; returns the failure reason or None. Each line is bounded in size and
+    checked for the type of every field used; all text shown is escaped (peer_text)."""
+    from .. import net
+    from ..errors import peer_text
+
+    layers: dict[str, tuple[int, int]] = {}
+    async with net.stream(http, "POST", base + "/api/pull", json={"model": model, "stream": True}) as response:
+        if response.status_code != 200:
+            return f"HTTP {response.status_code}: {_error_text(await net.read_body(response, MAX_ERROR_BODY), peer)}"
+        what = f"{peer} sent a progress line"
+        try:
+            async for line in net.lines(response):
                 if not line.strip():
                     continue
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    return f"the stream is not JSON lines: {line[:80]!r}"
+                event = net.Fields(net.parse_json(line, what), what)
                 if "error" in event:
-                    bar.finish()
-                    return str(event["error"])
-                status = str(event.get("status", ""))
-                if event.get("digest") and event.get("total"):
-                    layers[event["digest"]] = (int(event.get("completed", 0)), int(event["total"]))
+                    return peer_text(event.text("error") or "an empty error")
+                status = peer_text(event.text("status", "") or "", 100)
+                digest, total = event.text("digest"), event.count("total")
+                if digest and total:
+                    layers[digest[:100]] = (min(event.count("completed", 0) or 0, total), total)
                     done = sum(c for c, _ in layers.values())
-                    total = sum(t for _, t in layers.values())
-                    bar.update(done, total, f"{status} ({human(int(event['total']))})")
+                    total_all = sum(t for _, t in layers.values())
+                    bar.update(done, total_all, f"{status} ({human(total)})")
                 elif status != "success":
                     bar.note(status)
                 if status == "success":
-                    total = sum(t for _, t in layers.values())
-                    bar.finish(f"pulled ({human(total)})" if total else "pulled")
+                    total_all = sum(t for _, t in layers.values())
+                    bar.finish(f"pulled ({human(total_all)})" if total_all else "pulled")
                     return None
-    except Exception as exc:
-        bar.finish()
-        return net.reason(exc, timeout)
-    bar.finish()
+        except net.ProbeError as exc:
+            message = str(exc)
+            raise net.ProbeError(message if message.startswith(peer) else f"{peer} {message}") from None
     return "the stream ended before Ollama reported success"
 
 
-def _error_text(body: str) -> str:
-    try:
-        return str(json.loads(body).get("error", body.strip()))
-    except (ValueError, AttributeError):
-        return body.strip()[:200] or "no message"
+MAX_ERROR_BODY = 64 << 10
 
 
-def fetch_gguf(url: str, target: Path, sha256: str | None, timeout: float, tty: bool) -> str:
+def _error_text(body: bytes, peer: str) -> str:
+    """Ollama's {"error": "..."} answer, or the start of whatever else it sent, escaped."""
     from .. import net
+    from ..errors import peer_text
 
-    label = target.name
-    if target.exists():
-        if sha256 is None:
-            click.echo(f"{label}: already present at {target}")
-            return "present"
-        got = _sha256_of(target)
-        if got == sha256:
-            click.echo(f"{label}: already present at {target} (sha256 ok)")
-            return "present"
-        click.echo(f"{label}: FAILED: {target} exists but its sha256 is {got}, not {sha256}; remove it to download again", err=True)
-        return "failed"
-    part = None
     try:
+        message = net.Fields(net.parse_json(body, "error"), "error").text("error")
+    except net.ProbeError:
+        message = None
+    text = message if message is not None else body.decode("utf-8", errors="replace").strip()
+    return peer_text(text) or "no message"
+
+
+MAX_MODEL_FILE = 1 << 40  # 1 TiB: a larger "model" is a server that never stops
+
+
+async def fetch_gguf(http, url: str, target: Path, sha256: str | None, limits: Limits) -> str:
+    label = target.name
+    try:
+        if target.exists():
+            return _check_present(target, label, sha256)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-        part = Path(name)
-        digest = hashlib.sha256()
-        bar = Progress(label, tty)
-        with os.fdopen(fd, "wb") as out, net.sync_client(timeout, follow_redirects=True) as http:
-            with http.stream("GET", url) as response:
-                if response.status_code != 200:
-                    raise net.ProbeError(f"GET {url}: HTTP {response.status_code}")
-                total = int(response.headers.get("content-length") or 0)
-                done = 0
-                note = f"downloading {url}" + (f" ({human(total)})" if total else "")
-                for chunk in response.iter_bytes(CHUNK):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    done += len(chunk)
-                    bar.update(done, total, note)
-                raw = response.num_bytes_downloaded
-        got = digest.hexdigest()
-        if total and raw != total:
-            raise net.ProbeError(f"short download: {raw} of {total} bytes")
-        if sha256 is not None and got != sha256:
-            raise net.ProbeError(f"sha256 mismatch: the download is {got}, the spec says {sha256}")
-        os.chmod(part, 0o644)
-        os.replace(part, target)
-        part = None
-        bar.finish(f"saved {target} ({human(done)}, sha256 {'ok' if sha256 else got})")
-        if sha256 is None:
-            click.echo(f"  pin it: add 'model_sha256: {got}' to services.llama-cpp")
-        return "pulled"
+        sweep_parts(target)
+        part, out = new_part(target)
+    except OSError as exc:
+        click.echo(f"{label}: FAILED: {exc.filename or target}: {exc.strerror or exc}", err=True)
+        return "failed"
+    bar = Progress(label, limits.tty)
+    try:
+        with out:  # holds the .part file's lock: a concurrent pull's sweep leaves it alone
+            done, got = await limits.deadline.run(_download(http, url, out, bar, limits))
+            if sha256 is not None and got != sha256:
+                raise _Failed(f"sha256 mismatch: the download is {got}, the spec says {sha256}")
+            os.chmod(part, 0o644)
+            os.replace(part, target)
+            part = None
     except Exception as exc:
-        why = net.reason(exc, timeout)
+        bar.finish()
+        why = str(exc) if isinstance(exc, _Failed) else limits.why(exc)
         click.echo(f"{label}: FAILED: {why}", err=True)
         return "failed"
     finally:
-        if part is not None and part.exists():
-            part.unlink()
+        if part is not None:
+            with contextlib.suppress(FileNotFoundError):
+                part.unlink()
+    bar.finish(f"saved {target} ({human(done)}, sha256 {'ok' if sha256 else got})")
+    if sha256 is None:
+        click.echo(f"  pin it: add 'model_sha256: {got}' to services.llama-cpp")
+    return "pulled"
+
+
+class _Failed(Exception):
+    """A download that arrived but is wrong (its checksum)."""
+
+
+def _check_present(target: Path, label: str, sha256: str | None) -> str:
+    if sha256 is None:
+        click.echo(f"{label}: already present at {target}")
+        return "present"
+    got = _sha256_of(target)
+    if got == sha256:
+        click.echo(f"{label}: already present at {target} (sha256 ok)")
+        return "present"
+    click.echo(f"{label}: FAILED: {target} exists but its sha256 is {got}, not {sha256}; remove it to download again", err=True)
+    return "failed"
+
+
+async def _download(http, url: str, out: IO[bytes], bar: "Progress", limits: Limits) -> tuple[int, str]:
+    """Stream `url` into `out`; (bytes, sha256). Never more than the announced length."""
+    from .. import net
+
+    digest = hashlib.sha256()
+    async with net.stream(http, "GET", url, redirects=True) as response:
+        if response.status_code != 200:
+            raise net.ProbeError(f"GET {url}: HTTP {response.status_code}")
+        announced = response.headers.get("content-length", "")
+        total = int(announced) if announced.isdigit() and len(announced) < 20 else 0
+        cap = total or MAX_MODEL_FILE
+        done = 0
+        note = f"downloading {url}" + (f" ({human(total)})" if total else "")
+        async for chunk in net.chunks(response):
+            done += len(chunk)
+            if done > cap:
+                raise net.ProbeError(f"the server sent more than {'the announced ' if total else ''}{human(cap)}")
+            out.write(chunk)
+            digest.update(chunk)
+            bar.update(done, total, note)
+    if total and done != total:
+        raise net.ProbeError(f"short download: {done} of {total} bytes")
+    out.flush()
+    os.fsync(out.fileno())
+    return done, digest.hexdigest()
+
+
+PART_SUFFIX = ".part"
+
+
+def _part_prefix(target: Path) -> str:
+    return f".{target.name}."
+
+
+def new_part(target: Path) -> tuple[Path, IO[bytes]]:
+    """A new hidden .part file beside `target`, open and locked (flock) for as long as this
+    pull runs: the lock is how another pull tells a live download from a killed one's."""
+    while True:
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=_part_prefix(target), suffix=PART_SUFFIX)
+        out = os.fdopen(fd, "wb")
+        fcntl.flock(out.fileno(), fcntl.LOCK_EX)  # waits while a sweep holds it (to delete it)
+        if _same_file(name, out.fileno()):
+            return Path(name), out
+        out.close()  # a sweep took it in the instant before our lock: take another name
+
+
+def sweep_parts(target: Path) -> list[Path]:
+    """Remove the .part files of `target` that no live pull holds: those a killed pull left.
+    One a concurrent pull is writing is locked by it and left alone."""
+    removed = []
+    for path in target.parent.glob(_part_prefix(target).replace("[", "[[]") + "*" + PART_SUFFIX):
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue  # gone already, a symlink, unreadable: not ours to remove
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)  # locked: a live pull is writing it
+            continue
+        try:
+            if _same_file(str(path), fd):  # not renamed into place since we opened it
+                path.unlink()
+                removed.append(path)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return removed
+
+
+def _same_file(name: str, fd: int) -> bool:
+    try:
+        here, held = os.stat(name, follow_symlinks=False), os.fstat(fd)
+    except OSError:
+        return False
+    return (here.st_dev, here.st_ino) == (held.st_dev, held.st_ino)
 
 
 def _sha256_of(path: Path) -> str:
@@ -217,7 +340,7 @@ class Progress:
         if now - self.last_draw < 0.1 and done < total:
             return
         self.last_draw = now
-        frac = done / total if total else 0.0
+        frac = min(1.0, done / total) if total else 0.0  # a peer's 'completed' may exceed 'total'
         fill = int(frac * self.WIDTH)
         size = f"{human(done)} of {human(total)}" if total else human(done)
         self._write(f"\r{self.label} [{'#' * fill}{'.' * (self.WIDTH - fill)}] {frac:4.0%} {size}\x1b[K")
@@ -226,5 +349,6 @@ class Progress:
     def finish(self, message: str | None = None) -> None:
         if self.tty and self.drawn:
             self._write("\r\x1b[K")
+            self.drawn = False
         if message:
             self._write(f"{self.label}: {message}\n")

@@ -71,7 +71,7 @@ async def check_all(spec, timeout: float) -> list[Health]:
         async def one(svc) -> Health:
             host = connect_host(svc.host)
             endpoint = f"[{host}]:{svc.port}" if ":" in host else f"{host}:{svc.port}"
-            got = await net.timed(lambda: PROBES[svc.kind](http, svc), timeout)
+            got = await net.timed(lambda deadline: PROBES[svc.kind](http, svc, deadline), timeout)
             if not got.ok:
                 return Health(svc.kind, endpoint, "down", got.error)
             state, detail = got.value
@@ -80,16 +80,19 @@ async def check_all(spec, timeout: float) -> list[Health]:
         return list(await asyncio.gather(*(one(s) for s in spec.services.values())))
 
 
-async def _json(http, url: str):
-    from ..net import ProbeError
+def _peer(svc) -> str:
+    return f"{svc.kind} at {base_url(svc).removeprefix('http://')}"
 
-    response = await http.get(url)
-    if response.status_code != 200:
-        raise ProbeError(f"GET {response.url.path}: HTTP {response.status_code}")
-    try:
-        return response.json()
-    except ValueError:
-        raise ProbeError(f"GET {response.url.path}: the answer is not JSON") from None
+
+async def _json(http, svc, path: str, deadline):
+    """GET `path` from the service: its JSON object, read through net's bounds."""
+    from .. import net
+
+    reply = await net.fetch(http, base_url(svc) + path, deadline)
+    if reply.status != 200:
+        raise net.ProbeError(f"GET {path}: HTTP {reply.status}")
+    what = f"{_peer(svc)} sent a GET {path} answer"
+    return net.Fields(net.parse_json(reply.body, what), what)
 
 
 def full_name(model: str) -> str:
@@ -97,45 +100,57 @@ def full_name(model: str) -> str:
     return model if ":" in model.rsplit("/", 1)[-1] else model + ":latest"
 
 
-async def _ollama(http, svc):
-    base = base_url(svc)
-    version = (await _json(http, base + "/api/version")).get("version", "?")
-    tags = await _json(http, base + "/api/tags")
-    present = {full_name(m.get("name") or m.get("model", "")) for m in tags.get("models", [])}
+def model_names(tags) -> set[str]:
+    """The full names of the models in Ollama's /api/tags answer (a net.Fields)."""
+    return {full_name(m.text("name") or m.text("model") or "") for m in tags.objects("models")}
+
+
+async def _ollama(http, svc, deadline):
+    from ..errors import peer_text
+
+    version = (await _json(http, svc, "/api/version", deadline)).text("version") or "?"
+    present = model_names(await _json(http, svc, "/api/tags", deadline))
     missing = [m for m in svc.models if full_name(m) not in present]
-    detail = f"ollama {version}; models {len(svc.models) - len(missing)}/{len(svc.models)} present"
+    detail = f"ollama {peer_text(version, 60)}; models {len(svc.models) - len(missing)}/{len(svc.models)} present"
     if missing:
         return "incomplete", detail + f" (missing {', '.join(missing)}: run 'stackgen models pull')"
     return "up", detail
 
 
-async def _llama_cpp(http, svc):
-    response = await http.get(base_url(svc) + "/health")
-    if response.status_code == 503:
+async def _llama_cpp(http, svc, deadline):
+    from .. import net
+
+    reply = await net.fetch(http, base_url(svc) + "/health", deadline)
+    if reply.status == 503:
         return "starting", "loading the model"
-    if response.status_code != 200:
-        return "down", f"GET /health: HTTP {response.status_code}"
+    if reply.status != 200:
+        return "down", f"GET /health: HTTP {reply.status}"
     return "up", "healthy"
 
 
-async def _qdrant(http, svc):
-    response = await http.get(base_url(svc) + "/readyz")
-    if response.status_code != 200:
-        return "starting" if response.status_code == 503 else "down", f"GET /readyz: HTTP {response.status_code}"
-    return "up", response.text.strip() or "ready"
+async def _qdrant(http, svc, deadline):
+    from .. import net
+    from ..errors import peer_text
+
+    reply = await net.fetch(http, base_url(svc) + "/readyz", deadline)
+    if reply.status != 200:
+        return "starting" if reply.status == 503 else "down", f"GET /readyz: HTTP {reply.status}"
+    return "up", peer_text(reply.text.strip(), 80) or "ready"
 
 
-async def _open_webui(http, svc):
-    body = await _json(http, base_url(svc) + "/health")
+async def _open_webui(http, svc, deadline):
+    from ..errors import peer_text
+
+    body = await _json(http, svc, "/health", deadline)
     if body.get("status") is not True:
-        return "down", f"GET /health: {json.dumps(body)}"
+        return "down", f"GET /health: {peer_text(json.dumps(body.value), 80)}"
     return "up", "healthy"
 
 
-async def _postgres(http, svc):
+async def _postgres(http, svc, deadline):
     from ..net import tcp_exchange
 
-    answer = await tcp_exchange(connect_host(svc.host), svc.port, SSL_REQUEST, 1)
+    answer = await tcp_exchange(connect_host(svc.host), svc.port, SSL_REQUEST, deadline, limit=1)
     if answer == b"S":
         return "up", "PostgreSQL (offers TLS)"
     if answer == b"N":
@@ -145,17 +160,19 @@ async def _postgres(http, svc):
     return "down", f"not PostgreSQL (answered {answer!r} to an SSLRequest)"
 
 
-async def _redis(http, svc):
+async def _redis(http, svc, deadline):
+    from ..errors import peer_text
     from ..net import tcp_exchange
 
-    answer = (await tcp_exchange(connect_host(svc.host), svc.port, b"PING\r\n", 256)).decode(errors="replace").strip()
+    raw = await tcp_exchange(connect_host(svc.host), svc.port, b"PING\r\n", deadline, limit=256, until=b"\r\n")
+    answer = raw.decode(errors="replace").strip()
     if answer == "+PONG":
         return "up", "Redis (PONG)"
     if answer.startswith("-NOAUTH"):
         return "up", "Redis (password required)"
     if answer.startswith("-"):
-        return "down", f"Redis refused PING: {answer[1:]}"
-    return "down", "closed the connection without answering PING" if not answer else f"not Redis (answered {answer[:40]!r})"
+        return "down", f"Redis refused PING: {peer_text(answer[1:], 80)}"
+    return "down", "closed the connection without answering PING" if not answer else f"not Redis (answered {peer_text(answer, 40)})"
 
 
 PROBES = {
