@@ -44,10 +44,23 @@ class StackGroup(click.Group):
         except StackError as exc:
             click.echo(exc.format(), err=True)
             ctx.exit(1)
+        except BrokenPipeError:
+            _quiet_broken_pipe()
         except OSError as exc:
             where = f" {exc.filename}:" if exc.filename else ""
             click.echo(f"error:{where} {exc.strerror or exc}", err=True)
             ctx.exit(1)
+
+
+def _quiet_broken_pipe() -> None:
+    """The reader of our output went away (`stackgen render --diff | head -1`): stop quietly
+    with 141, as a program killed by SIGPIPE does. Later writes (click's own flush at exit)
+    go to /dev/null instead of raising again."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(141)
 
 
 @click.group(cls=StackGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -68,18 +81,27 @@ def validate(spec: Path) -> None:
 
 
 @cli.command()
-@SPEC_ARG
+@click.argument("spec", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Output directory (default: the spec's directory).")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if any file would change (a CI drift gate).")
-@click.option("--diff", "show_diff", is_flag=True, help="Write nothing; print the unified diff of what would change.")
+@click.option("--diff", "show_diff", is_flag=True, help="Write nothing; print the unified diff of what would change; exit 1 if anything would.")
 @click.option("--force", is_flag=True, help="Overwrite files edited by hand, keeping each as <file>.orig.")
 @click.option("--only", type=click.Choice(TARGET_NAMES), help="Render one target only.")
-def render(spec: Path, out_dir: Path | None, check: bool, show_diff: bool, force: bool, only: str | None) -> None:
-    """Render SPEC (default ./stack.yaml) into files."""
+def render(spec: Path | None, out_dir: Path | None, check: bool, show_diff: bool, force: bool, only: str | None) -> None:
+    """Render SPEC into files.
+
+    SPEC defaults to ./stack.yaml; inside a tree rendered with -o DIR, to the spec that tree
+    was rendered from (recorded in .stackgen/state.json). --check and --diff exit 1 when a
+    file would change and 0 when none would, as `git diff --exit-code` does.
+    """
     from . import safeio, write
 
     if check and force:
         raise click.UsageError("--check writes nothing, so --force has no meaning with it")
+    if spec is None:
+        spec, recorded = _spec_here(out_dir)
+        if recorded and out_dir is None:
+            out_dir = Path(".")  # the tree that recorded it
     out_dir = out_dir if out_dir is not None else _default_output(spec)
     raw = safeio.read_spec_bytes(spec, str(spec), safeio.MAX_SPEC_BYTES)  # once: it may be a pipe
     key = _render_key(raw) if only is None and not show_diff and not force else None
@@ -97,14 +119,15 @@ def render(spec: Path, out_dir: Path | None, check: bool, show_diff: bool, force
         raise StackError(_not_a_target(spec, only, loaded.targets))
     files = render_tree(loaded, only)
     owners = None if only is None else ({only, "flake"} if only in NIX_TARGETS else {only})
-    plan = write.plan(out_dir, files, loaded.source_sha256, owners, key)
+    plan = write.plan(out_dir, files, loaded.source_sha256, owners, key, spec_path=_recordable(spec, out_dir))
 
     if show_diff:
         click.echo(write.diff(plan), nl=False)
     if check or show_diff:
         _report(plan, dry=True)
-        if check and plan.dirty:
-            click.echo(f"{len([c for c in plan.changes if c.action != 'unchanged'])} file(s) out of date in {out_dir}; run 'stackgen render'", err=True)
+        if plan.dirty:
+            if check:
+                click.echo(_out_of_date(plan, out_dir), err=True)
             sys.exit(1)
         if check:
             click.echo(f"{out_dir}: up to date ({len(plan.changes)} files)")
@@ -117,6 +140,75 @@ def render(spec: Path, out_dir: Path | None, check: bool, show_diff: bool, force
         click.echo(f"  removed {temp} (left by an interrupted render)")
     written = len(plan.by(*write.WRITES, "conflict"))
     click.echo(f"{out_dir}: {written} written, {len(plan.by('unchanged'))} unchanged, {len(plan.by('remove'))} removed")
+    if written:
+        _flake_files_untracked(out_dir, [f.path for f in files])
+
+
+def _flake_files_untracked(out_dir: Path, paths: list[str]) -> None:
+    """In a git work tree, name the files a flake reads that git does not know yet: Nix copies
+    only those into the store, and `nix develop` fails without them."""
+    from . import vcs
+
+    nix_files = [p for p in paths if p == "flake.nix" or p.startswith("nix/")]
+    if not nix_files or not vcs.work_tree(out_dir):
+        return
+    missing = vcs.untracked(out_dir, nix_files)
+    if missing is None:
+        click.echo("note: this is a git work tree: Nix flakes see only files git knows; 'git add' the rendered files", err=True)
+    elif missing:
+        shown = " ".join(printable_word(str(out_dir / p) if str(out_dir) != "." else p) for p in missing)
+        click.echo(
+            f"note: Nix flakes see only files git knows, and {_count(len(missing), 'rendered file')} "
+            f"{'is' if len(missing) == 1 else 'are'} not added yet; before 'nix develop': git add {shown}",
+            err=True,
+        )
+
+
+def _spec_here(out_dir: Path | None) -> tuple[Path, bool]:
+    """./stack.yaml, else the spec recorded in the state of the tree being rendered (the
+    current directory, or -o DIR): (spec, whether it came from the record)."""
+    import os
+
+    default = Path("stack.yaml")
+    if default.exists():
+        return default, False
+    from . import write
+
+    tree = out_dir if out_dir is not None else Path(".")
+    recorded = write.recorded_spec(tree)
+    if recorded is None:
+        return default, False  # reading it reports "no such spec file"
+    spec = Path(os.path.normpath(tree / recorded))
+    click.echo(f"spec: {spec} (recorded in {tree / write.STATE_PATH})", err=True)
+    return spec, True
+
+
+def _recordable(spec: Path, out_dir: Path) -> str | None:
+    """The spec's path relative to the output tree, for its state file; None for a spec that
+    has no lasting path (a pipe, /dev/stdin)."""
+    import os
+    import stat
+
+    try:
+        if not stat.S_ISREG(os.stat(spec).st_mode):
+            return None
+        return Path(os.path.relpath(os.path.abspath(spec), os.path.abspath(out_dir))).as_posix()
+    except (OSError, ValueError):
+        return None
+
+
+def _out_of_date(plan, out_dir: Path) -> str:
+    """What --check says, naming what resolves it."""
+    changed = [c for c in plan.changes if c.action != "unchanged"]
+    edited = [c.path for c in changed if c.action == "conflict"]
+    text = f"{_count(len(changed), 'file')} out of date in {out_dir}"
+    if not edited:
+        return f"{text}; run 'stackgen render'"
+    return (
+        f"{text}; {_count(len(edited), 'file')} edited by hand ({', '.join(edited[:5])}{', ...' if len(edited) > 5 else ''}):"
+        " 'stackgen render --diff' shows the changes, and 'stackgen render --force' writes them,"
+        " keeping each edited file as <file>.orig"
+    )
 
 
 def _default_output(spec: Path) -> Path:
@@ -153,6 +245,15 @@ def _report(plan, *, dry: bool) -> None:
             continue
         note = f"  ({c.reason})" if c.reason else ""
         click.echo(f"  {labels[c.action]:<8} {c.path}{note}")
+
+
+def printable_word(path: str) -> str:
+    """A path as a shell word a user can paste (quoted when it needs to be), never raw controls."""
+    import shlex
+
+    from .errors import printable
+
+    return shlex.quote(printable(path))
 
 
 def _count(n: int, noun: str) -> str:

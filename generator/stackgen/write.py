@@ -66,7 +66,8 @@ MAX_STATE_BYTES = 8 << 20  # about 25,000 files' entries; a bigger state file is
 MAX_FILE_BYTES = 64 << 20  # no rendered file comes near; a bigger file in the way is not ours
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _OWNER = re.compile(r"[a-z][a-z-]{0,31}")
-_STATE_KEYS = {"format", "stackgen", "files", "incomplete", "render_key"}
+_STATE_KEYS = {"format", "stackgen", "files", "incomplete", "render_key", "spec"}
+MAX_SPEC_PATH = 4096
 _ENTRY_KEYS = {"sha256", "target", "spec_sha256", "stackgen", "previous"}
 _ABSENT = None  # what a create expects to find at its path
 
@@ -96,6 +97,7 @@ class Plan:
     swept: list[str] = field(default_factory=list)  # stale temp files removed by apply()
     files: list = field(default_factory=list)  # the rendered files: apply() classifies them again
     state_raw: bytes | None = None  # the state file's bytes as read (None: there was none)
+    spec_path: str | None = None  # the spec, relative to out_dir, recorded in the state file
 
     def by(self, *actions: str) -> list[Change]:
         return [c for c in self.changes if c.action in actions]
@@ -111,11 +113,26 @@ def load_state(out_dir: Path) -> dict:
 
 
 def plan(
-    out_dir: Path, files: list[Rendered], spec_sha256: str, owners: set[str] | None = None, render_key: str | None = None
+    out_dir: Path,
+    files: list[Rendered],
+    spec_sha256: str,
+    owners: set[str] | None = None,
+    render_key: str | None = None,
+    spec_path: str | None = None,
 ) -> Plan:
-    """Classify each rendered file against what is on disk. Reads only; writes nothing."""
+    """Classify each rendered file against what is on disk. Reads only; writes nothing.
+    `spec_path` (relative to out_dir) is recorded in the state, so that `stackgen render` run
+    inside the tree finds its spec."""
     with _Tree(out_dir) as tree:
-        return _classify(tree, files, spec_sha256, owners, render_key)
+        p = _classify(tree, files, spec_sha256, owners, render_key)
+    p.spec_path = spec_path
+    return p
+
+
+def recorded_spec(out_dir: Path) -> str | None:
+    """The spec path (relative to out_dir) that the tree's last render recorded, if any."""
+    with _Tree(out_dir) as tree:
+        return _load_state(tree)[0].get("spec")
 
 
 def apply(p: Plan, *, force: bool = False) -> list[str]:
@@ -327,6 +344,9 @@ def _parse_state(raw: bytes) -> dict:
         raise ValueError(f"format {state.get('format')!r}, where {STATE_FORMAT} is expected")
     _check_type(state, "stackgen", str, "the file")
     _check_type(state, "incomplete", bool, "the file")
+    _check_type(state, "spec", str, "the file")
+    if "spec" in state and (not state["spec"] or len(state["spec"]) > MAX_SPEC_PATH or "\x00" in state["spec"]):
+        raise ValueError("a malformed spec path")
     if "render_key" in state and not _is_hash(state["render_key"]):
         raise ValueError("a malformed render_key")
     for rel, entry in state["files"].items():
@@ -406,6 +426,9 @@ def _state_bytes(p: Plan, *, journal: bool) -> bytes:
         elif c.action in ("remove", "orphan") and not journal:
             files.pop(c.path, None)
     state = {"format": STATE_FORMAT, "stackgen": __version__, "files": dict(sorted(files.items()))}
+    spec = p.spec_path or p.state.get("spec")
+    if spec:
+        state["spec"] = spec
     if journal:
         state["incomplete"] = True
     elif p.render_key:  # only a completed full render records it; any other write clears it

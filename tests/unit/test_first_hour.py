@@ -48,3 +48,114 @@ def test_a_quoted_unsupported_postgres_version_names_the_supported_ones(tmp_path
     assert result.exit_code == 1
     assert "services.postgres.version '12' is not supported; use one of: 14, 15, 16, 17, 18" in result.stderr
     assert "did you mean" not in result.stderr
+
+
+# --- render from inside a tree, --check's advice, --diff's exit codes and a closed pipe -------
+
+import os
+import shutil
+import subprocess
+import sys
+
+from conftest import EXAMPLES
+
+
+def stackgen(*args: str, cwd: Path, stdout=subprocess.PIPE) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "stackgen", *args], cwd=cwd, stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=120)
+
+
+def test_render_and_check_work_from_inside_a_tree_rendered_with_o(tmp_path):
+    shutil.copy(EXAMPLES / "minimal.yaml", tmp_path / "stack.yaml")
+    assert stackgen("render", "-o", "out", cwd=tmp_path).returncode == 0
+    out = tmp_path / "out"
+    check = stackgen("render", "--check", cwd=out)
+    assert check.returncode == 0, check.stderr
+    assert check.stdout.startswith(".: up to date")
+    assert "spec: ../stack.yaml (recorded in .stackgen/state.json)" in check.stderr
+    # the record follows the spec: a change to it is drift, and a plain render fixes it
+    spec = tmp_path / "stack.yaml"
+    spec.write_text(spec.read_text().replace("packages: [", "packages: [ripgrep, ", 1) if "packages: [" in spec.read_text() else spec.read_text() + "packages: [ripgrep]\n")
+    assert stackgen("render", "--check", cwd=out).returncode == 1
+    assert stackgen("render", cwd=out).returncode == 0
+    assert "pkgs.ripgrep" in (out / "nix" / "devshell.nix").read_text()
+    assert stackgen("render", "--check", cwd=out).returncode == 0
+    assert not (out / "stack.yaml").exists() and not (out / "out").exists()
+
+
+def test_without_a_spec_or_a_record_the_error_is_the_missing_spec(tmp_path):
+    result = stackgen("render", "--check", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == "error: no such spec file: stack.yaml\n  hint: create one with 'stackgen init'\n"
+
+
+def test_check_on_a_hand_edited_file_says_what_resolves_it(tmp_path):
+    shutil.copy(EXAMPLES / "minimal.yaml", tmp_path / "stack.yaml")
+    assert stackgen("render", cwd=tmp_path).returncode == 0
+    with open(tmp_path / "flake.nix", "a") as fh:
+        fh.write("# mine\n")
+    result = stackgen("render", "--check", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().endswith(
+        "1 file out of date in .; 1 file edited by hand (flake.nix): 'stackgen render --diff' shows the changes,"
+        " and 'stackgen render --force' writes them, keeping each edited file as <file>.orig"
+    )
+    assert "run 'stackgen render'" not in result.stderr  # which would only refuse again
+
+
+def test_diff_exits_1_when_something_would_change_and_0_when_nothing_would(tmp_path):
+    shutil.copy(EXAMPLES / "minimal.yaml", tmp_path / "stack.yaml")
+    pending = stackgen("render", "--diff", cwd=tmp_path)
+    assert pending.returncode == 1 and pending.stdout.startswith("--- ")
+    assert stackgen("render", cwd=tmp_path).returncode == 0
+    clean = stackgen("render", "--diff", cwd=tmp_path)
+    assert clean.returncode == 0 and clean.stdout == ""
+
+
+def test_a_closed_pipe_ends_diff_quietly(tmp_path):
+    shutil.copy(EXAMPLES / "ai-stack.yaml", tmp_path / "stack.yaml")
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first byte: every write meets EPIPE
+    try:
+        result = stackgen("render", "--diff", cwd=tmp_path, stdout=write_end)
+    finally:
+        os.close(write_end)
+    assert result.stderr == ""
+    assert result.returncode == 141  # as a program killed by SIGPIPE
+    bash = shutil.which("bash")
+    piped = subprocess.run([bash, "-c", f'"{sys.executable}" -m stackgen render --diff | head -1; echo "status=${{PIPESTATUS[0]}}"'],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert piped.stderr == ""
+    assert piped.stdout.splitlines()[0].startswith("--- ")
+    assert piped.stdout.splitlines()[-1] in ("status=141", "status=1")  # 1: all of it fit in the pipe before head left
+
+
+def git(*args: str, cwd: Path) -> None:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org"}
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, env=env)
+
+
+def test_render_in_a_git_work_tree_names_the_untracked_flake_files(tmp_path):
+    if shutil.which("git") is None:
+        import pytest
+
+        pytest.skip("git is not installed")
+    project = tmp_path / "proj"
+    project.mkdir()
+    git("init", "-q", cwd=project)
+    shutil.copy(EXAMPLES / "minimal.yaml", project / "stack.yaml")
+    first = stackgen("render", cwd=project)
+    assert first.returncode == 0
+    notes = [ln for ln in first.stderr.splitlines() if ln.startswith("note:")]
+    nix_files = sorted(str(p.relative_to(project)) for p in [project / "flake.nix", *(project / "nix").rglob("*")] if p.is_file())
+    assert notes == [f"note: Nix flakes see only files git knows, and {len(nix_files)} rendered files are not added yet; "
+                     f"before 'nix develop': git add {' '.join(nix_files)}"], first.stderr
+    git("add", "flake.nix", "nix", cwd=project)  # added, not even committed: that is what flakes need
+    (project / "stack.yaml").write_text((project / "stack.yaml").read_text() + "packages: [ripgrep]\n")
+    second = stackgen("render", cwd=project)
+    assert second.returncode == 0, second.stderr
+    assert "note:" not in second.stderr
+    # outside a git work tree nothing is said
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    shutil.copy(EXAMPLES / "minimal.yaml", plain / "stack.yaml")
+    assert "note:" not in stackgen("render", cwd=plain).stderr
