@@ -87,7 +87,7 @@ def test_hand_edit_is_a_conflict_and_force_keeps_a_backup(project):
     assert "prod" not in (project / "flake.nix").read_text() + target.read_text()
 
     diff = run("render", "--diff")
-    assert diff.exit_code == 0
+    assert diff.exit_code == 1  # changes are pending: --diff exits 1, as git diff --exit-code does
     assert '-# my edit' in diff.output and '+    PROJECT_MODE = "prod";' in diff.output
 
     result = run("render", "--force")
