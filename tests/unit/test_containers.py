@@ -19,6 +19,7 @@ import yaml
 
 from conftest import golden_cases, render_spec, render_text, require_tool
 from stackgen import containers
+from stackgen.services import llama_cpp, open_webui
 from stackgen.escape import compose_str, hm_quadlet_env, systemd_raw, systemd_word
 from stackgen.spec import load_spec
 
@@ -104,7 +105,7 @@ def test_reference_stack_compose(rendered):
         assert "deploy" not in svc
     assert services["ollama"]["devices"] == ["nvidia.com/gpu=all"]
     assert services["llama-cpp"]["devices"] == ["nvidia.com/gpu=all"]
-    assert services["llama-cpp"]["image"] == containers.LLAMA_CPP_CUDA_IMAGE
+    assert services["llama-cpp"]["image"] == llama_cpp.CUDA_IMAGE
     assert "devices" not in services["postgres"]
     assert services["postgres"]["image"] == "docker.io/pgvector/pgvector:0.8.1-pg17"
     assert services["open-webui"]["depends_on"] == {
@@ -124,7 +125,7 @@ def test_reference_stack_compose(rendered):
 def test_cpu_stack_gets_the_cpu_llama_cpp_image_and_no_devices(tmp_path):
     files = render_text("version: 1\nname: cpu\ntargets: [compose]\nservices:\n  llama-cpp: {model: /m/a.gguf}\n", tmp_path)
     svc = yaml.safe_load(files["compose.yaml"])["services"]["llama-cpp"]
-    assert svc["image"] == containers.LLAMA_CPP_IMAGE and "devices" not in svc
+    assert svc["image"] == llama_cpp.IMAGE and "devices" not in svc
     assert "--n-gpu-layers" not in svc["command"]
 
 

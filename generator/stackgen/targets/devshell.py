@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dataclasses import dataclass
 
 from .. import mirrordata
-from ..render import Templates
 from ..spec.model import Spec
 
+if TYPE_CHECKING:
+    from ..render import Templates
 
-def render(spec: Spec, tpl: Templates) -> dict[str, str]:
+
+def render(spec: Spec, tpl: "Templates") -> dict[str, str]:
     files = {
         "nix/devshell.nix": tpl(
             "devshell/devshell.nix.j2",

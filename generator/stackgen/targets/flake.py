@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .. import mirrordata
-from ..render import Templates
 from ..spec.model import Spec
+
+if TYPE_CHECKING:
+    from ..render import Templates
 
 HOME_MANAGER_REFS = {"nixos-26.05": "/release-26.05", "nixos-unstable": ""}
 # system.stateVersion / home.stateVersion of the evaluation checks (the newest release).
 STATE_VERSION = "26.05"
 
 
-def render(spec: Spec, tpl: Templates) -> dict[str, str]:
+def render(spec: Spec, tpl: "Templates") -> dict[str, str]:
     files = {
         "flake.nix": tpl(
             "flake/flake.nix.j2",
