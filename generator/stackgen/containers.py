@@ -50,6 +50,8 @@ class Container:
     name: str = ""  # the service's name (the compose service, the Quadlet unit); defaults to the kind
     build: tuple[str, str] | None = None  # (context, containerfile) relative to the project: an image built locally
     profiles: tuple[str, ...] = ()  # compose profiles
+    entrypoint: tuple[str, ...] = ()  # replaces the image's entrypoint (empty: the image's own)
+    oneshot: bool = False  # a job that runs once to completion (a model pull), not a service
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -125,6 +127,7 @@ def plan(spec: Spec, peer: Callable[[str], str], host_network: Collection[str] =
     for name, svc in spec.services.items():
         kind = KINDS[svc.kind]
         out.append(kind.container(spec, svc, peer, host_network=True) if name in host_network else kind.container(spec, svc, peer))
+        out += kind.jobs(spec, svc, peer)
     return out
 
 

@@ -72,7 +72,9 @@ def test_docker_compose_accepts_compose_yaml(case, rendered):
 def test_podman_compose_reads_compose_yaml(case, rendered):
     config = podman_compose_config(rendered[case])
     spec = load_spec(CASES[case], CASES[case].name)
-    assert sorted(config["services"]) == sorted(spec.services)
+    # every service, and the model pull jobs; a service behind a profile only when it is active
+    planned = [c.name for c in containers.plan(spec, peer=lambda name: name) if not c.profiles]
+    assert sorted(config["services"]) == sorted(planned)
 
 
 def podman_compose_config(tree: Path) -> dict:
@@ -96,7 +98,11 @@ def test_reference_stack_compose(rendered):
     data = yaml.safe_load((rendered["ai-stack"] / "compose.yaml").read_text())
     assert "version" not in data and data["name"] == "ai-stack"
     services = data["services"]
-    assert list(services) == ["ollama", "llama-cpp", "postgres", "redis", "qdrant", "open-webui"]
+    assert list(services) == ["ollama", "ollama-models", "llama-cpp", "postgres", "redis", "qdrant", "open-webui"]
+    # the models are pulled by a one-shot job once Ollama is healthy (no stackgen at run time)
+    job = services.pop("ollama-models")
+    assert job["depends_on"] == {"ollama": {"condition": "service_healthy"}} and job["restart"] == "no"
+    assert job["command"] == ["llama3.2:3b", "qwen2.5:7b"] and job["environment"] == {"OLLAMA_HOST": "ollama:11434"}
     for name, svc in services.items():
         assert re.fullmatch(r"[a-z0-9.-]+/[a-z0-9./_-]+:[A-Za-z0-9._-]+", svc["image"]), svc["image"]
         assert not svc["image"].endswith(":latest")

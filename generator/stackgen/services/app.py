@@ -11,7 +11,11 @@ from .container import container_health
 from .generic import Generic
 
 NATIVE_TARGETS = ("nixos",)  # run `command:`
-CONTAINER_TARGETS = ("compose", "quadlet")  # run `image:` or `build:`
+# compose runs `image:`, or builds it from `build:` (tagged `image:` when both are given);
+# Quadlet units run `image:` (a Quadlet .build unit cannot name the project's folder: it lies
+# wherever the units are copied from), so build it first (podman build -t IMAGE .)
+BUILD_TARGETS = ("compose",)
+IMAGE_TARGETS = ("quadlet",)
 # home-manager runs `command:` as a systemd user service, else the image as a Quadlet container
 RELATIVE = ck.string(pattern=r"(?!/)(?!.*(^|/)\.\.(/|$))[A-Za-z0-9._/-]+", describe="a relative path inside the project (no '..')", max_len=1024)
 
@@ -41,13 +45,13 @@ class App(Generic):
 
     def check(self, c: Collector, path: tuple, name: str, values: dict[str, Any], targets) -> None:
         super().check(c, path, name, values, targets)
-        if values.get("image") and values.get("build"):
-            c.error(path + ("build",), f"services.{name} has both image and build", "keep one: image runs a published image, build builds one from the project")
         for target in targets:
             if target in NATIVE_TARGETS and not values.get("command"):
                 c.error(path, f"services.{name} cannot run on {target}: an app needs 'command' there", f"add command: [program, args...] to services.{name}, or drop {target} from targets", at_key=True)
-            if target in CONTAINER_TARGETS and not (values.get("image") or values.get("build")):
+            if target in BUILD_TARGETS and not (values.get("image") or values.get("build")):
                 c.error(path, f"services.{name} cannot run on {target}: an app needs 'image' or 'build' there", f"add image: registry/name:tag or build: {{context: .}} to services.{name}, or drop {target} from targets", at_key=True)
+            if target in IMAGE_TARGETS and not values.get("image"):
+                c.error(path, f"services.{name} cannot run on {target}: an app needs 'image' there", f"add image: (with build:, the tag compose builds; build it first for {target}: podman build -t NAME:TAG .), or drop {target} from targets", at_key=True)
             if target == "home-manager" and not (values.get("command") or values.get("image")):
                 c.error(path, f"services.{name} cannot run on home-manager: an app needs 'command' or 'image' there", f"add command: [program, args...] to services.{name}, or drop home-manager from targets", at_key=True)
 

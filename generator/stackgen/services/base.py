@@ -91,5 +91,13 @@ class Kind:
 
     # --- targets ------------------------------------------------------------------------------
 
-    def container(self, spec: "Spec", svc: "Service", peer: Resolve) -> "Container":
+    def container(self, spec: "Spec", svc: "Service", peer: Callable[[str], str]) -> "Container":
         raise NotImplementedError(f"{self.name} has no container")
+
+    def jobs(self, spec: "Spec", svc: "Service", peer: Callable[[str], str]) -> list["Container"]:
+        """One-shot containers that run after the service is healthy (model pulls)."""
+        return []
+
+    def job_names(self, svc: "Service") -> list[str]:
+        """The names `jobs` takes (they must not clash with a service's name)."""
+        return []

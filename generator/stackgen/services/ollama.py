@@ -30,5 +30,31 @@ class Ollama(Kind):
 
         return base(svc, self, Health("ollama list >/dev/null", start_period="60s"), env={"OLLAMA_HOST": "0.0.0.0:11434"})
 
+    def job_names(self, svc) -> list[str]:
+        return [f"{svc.name}-models"] if svc.options["models"] else []
+
+    def jobs(self, spec, svc, peer):
+        """`models:` pulled by a one-shot container of the same image once Ollama is healthy: the
+        rendered files need no stackgen at run time. `ollama pull` asks the server at OLLAMA_HOST."""
+        from ..containers import Container
+
+        if not svc.options["models"]:
+            return []
+        return [
+            Container(
+                kind=self.name,
+                name=f"{svc.name}-models",
+                image=svc.image or self.default_image(svc),
+                health=None,
+                ports=(),
+                env={"OLLAMA_HOST": f"{peer(svc.name)}:11434"},
+                entrypoint=("/bin/sh", "-c", 'for model; do ollama pull "$model" || exit 1; done', "pull"),
+                command=tuple(svc.options["models"]),
+                depends_on=(svc.name,),
+                profiles=svc.profiles,
+                oneshot=True,
+            )
+        ]
+
 
 KIND = Ollama()

@@ -43,6 +43,19 @@ def variables(
     return env
 
 
+def native_endpoint(svc: "Service") -> Endpoint:
+    """Where a program on the service's own machine reaches it: its address (loopback for a
+    wildcard or localhost), at its port."""
+    host = {"0.0.0.0": "127.0.0.1", "localhost": "127.0.0.1", "::": "::1"}.get(svc.host, svc.host)
+    return Endpoint(host, svc.port)
+
+
+def native(spec: "Spec", used: list["Service"]) -> dict[str, str]:
+    """The connection variables for a program on the host (the dev shell, a NixOS service):
+    addresses, and the secret files at their paths on the host."""
+    return variables(spec, used, native_endpoint, lambda svc, option: svc.options[option])
+
+
 def names(used: list["Service"]) -> list[tuple[str, str]]:
     """(variable, service name) for every variable `variables` may set for a client of `used`
     (secrets counted as set): what validation checks for clashes."""

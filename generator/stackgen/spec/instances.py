@@ -41,6 +41,7 @@ def services(c: Collector, value: Any, gpu: Gpu, targets: tuple[str, ...]) -> di
     _uses(c, found, [n for n in data if isinstance(n, str)])
     _variables(c, found, targets)
     _ports(c, found)
+    _job_names(c, found)
     _not_rendered_yet(c, found, targets)
     return found
 
@@ -194,6 +195,16 @@ def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:
                 stack.append((nxt, 0))
                 path.append(nxt)
     return found
+
+
+def _job_names(c: Collector, found: dict[str, Service]) -> None:
+    """A kind's one-shot jobs (Ollama's model pull) are named after their service; no service may take that name."""
+    from ..services import KINDS
+
+    for svc in found.values():
+        for job in KINDS[svc.kind].job_names(svc):
+            if job in found:
+                c.error(("services", job), f"services.{job} takes the name of the job that pulls the models of services.{svc.name}", f"rename services.{job}", at_key=True)
 
 
 def _ports(c: Collector, found: dict[str, Service]) -> None:

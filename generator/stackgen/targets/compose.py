@@ -55,6 +55,8 @@ def init_sql_path(ctr: Container) -> str:
 
 def _service(ctr: Container, by_name: dict[str, Container]) -> dict[str, Any]:
     svc: dict[str, Any] = {"image": ctr.image}
+    if ctr.entrypoint:
+        svc["entrypoint"] = list(ctr.entrypoint)
     if ctr.build:
         context, containerfile = ctr.build  # relative to the spec's folder, where compose.yaml is by default
         svc["build"] = {"context": context, "dockerfile": containerfile}
@@ -65,7 +67,8 @@ def _service(ctr: Container, by_name: dict[str, Container]) -> dict[str, Any]:
         svc["command"] = list(ctr.command)
     if ctr.env:
         svc["environment"] = dict(ctr.env)
-    svc["ports"] = [port_binding(*p) for p in ctr.ports]
+    if ctr.ports or not ctr.oneshot:
+        svc["ports"] = [port_binding(*p) for p in ctr.ports]
     mounts = [f"{name}:{path}" for name, path in ctr.volumes]
     mounts += [f"{host}:{path}:ro" for host, path in ctr.binds]
     if ctr.init_sql:
@@ -87,7 +90,7 @@ def _service(ctr: Container, by_name: dict[str, Container]) -> dict[str, Any]:
             "retries": h.retries,
             "start_period": h.start_period,
         }
-    svc["restart"] = "unless-stopped"
+    svc["restart"] = "no" if ctr.oneshot else "unless-stopped"
     return svc
 
 

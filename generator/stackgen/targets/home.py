@@ -95,7 +95,8 @@ def _plans(spec: Spec) -> list[tuple[Container, Container]]:
         return f"{spec.name}-{name}"  # the container's name, which is its name on the network
 
     unset, given = (containers.plan(_with_password(spec, given), peer, host_network) for given in (False, True))
-    return list(zip(unset, given))
+    # Ollama runs natively here; its models come from ollama-models.nix, not a pull job
+    return [(a, b) for a, b in zip(unset, given) if not a.oneshot]
 
 
 def _with_password(spec: Spec, given: bool) -> Spec:

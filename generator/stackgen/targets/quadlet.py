@@ -32,26 +32,12 @@ def render(spec: Spec, tpl: "Templates") -> dict[str, str]:
             files[f"quadlet/{volume}.volume"] = _unit(stack, what, [("Volume", [("VolumeName", volume)])])
         if ctr.init_sql:
             files[f"quadlet/{init_sql_name(stack, ctr)}"] = ctr.init_sql
-        if ctr.build:
-            files[f"quadlet/{stack}-{ctr.name}.build"] = _unit(stack, f"the {ctr.name} image", [("Build", build_entries(ctr))])
         files[f"quadlet/{stack}-{ctr.name}.container"] = container_unit(stack, ctr)
     return files
 
 
 def init_sql_name(stack: str, ctr: Container) -> str:
     return f"{stack}-{ctr.name}-init.sql"
-
-
-def build_entries(ctr: Container) -> list[Entry]:
-    """A `.build` unit: podman builds the image from the project (paths relative to the folder
-    the unit is in: quadlet/ beside the spec) before the container starts."""
-    context, containerfile = ctr.build
-    return [
-        ("ImageTag", ctr.image),
-        ("SetWorkingDirectory", "unit"),
-        ("File", f"../{context}/{containerfile}" if context != "." else f"../{containerfile}"),
-        ("Pull", "never"),
-    ]
 
 
 def container_unit(stack: str, ctr: Container) -> str:
@@ -65,7 +51,7 @@ def _container(stack: str, network: str, ctr: Container, init_sql: str) -> list[
         unit += [("Requires", f"{stack}-{dep}.service"), ("After", f"{stack}-{dep}.service")]
     c: list[Entry] = [
         ("ContainerName", f"{stack}-{ctr.name}"),
-        ("Image", f"{stack}-{ctr.name}.build" if ctr.build else ctr.image),
+        ("Image", ctr.image),  # an app's `build:` is compose's; here the image is built (or pulled) beforehand
         ("Network", network),
     ]
     c += [("PublishPort", port_binding(*p)) for p in ctr.ports]
@@ -77,11 +63,16 @@ def _container(stack: str, network: str, ctr: Container, init_sql: str) -> list[
     if ctr.gpu:
         c.append(("AddDevice", containers.GPU_DEVICE))
     c += [("Environment", Words([f"{k}={v}"])) for k, v in ctr.env.items()]
-    if ctr.command:
-        c.append(("Exec", Words(ctr.command)))
+    if ctr.entrypoint:  # Quadlet takes the program; its arguments go before Exec='s
+        c.append(("Entrypoint", ctr.entrypoint[0]))
+    if ctr.entrypoint[1:] or ctr.command:
+        c.append(("Exec", Words(ctr.entrypoint[1:] + ctr.command)))
     if ctr.health is not None:
         c += health_entries(ctr.health)
-    service = [("Restart", "on-failure"), ("TimeoutStartSec", START_TIMEOUT)]
+    if ctr.oneshot:  # done once it has run; systemd starts it again on the next boot
+        service = [("Type", "oneshot"), ("RemainAfterExit", "yes"), ("TimeoutStartSec", START_TIMEOUT)]
+    else:
+        service = [("Restart", "on-failure"), ("TimeoutStartSec", START_TIMEOUT)]
     return [("Unit", unit), ("Container", c), ("Service", service), ("Install", [("WantedBy", "default.target")])]
 
 
