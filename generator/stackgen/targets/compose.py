@@ -43,7 +43,9 @@ def render(spec: Spec, tpl: "Templates") -> dict[str, str]:
         f"# Containers of \"{spec.name}\" for podman-compose (rendered by stackgen {__version__}).\n"
         "# Change stack.yaml and re-render instead of editing. Start: podman-compose up -d\n"
     )
-    body = yaml.safe_dump(_interpolation_safe(data), sort_keys=False, allow_unicode=True, width=1 << 16)
+    # libyaml's emitter where PyYAML has it: the pure-Python one is most of a large stack's render
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    body = yaml.dump(_interpolation_safe(data), Dumper=dumper, sort_keys=False, allow_unicode=True, width=1 << 16)
     files["compose.yaml"] = header + body
     return files
 
