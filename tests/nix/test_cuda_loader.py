@@ -189,3 +189,62 @@ def test_toolkit_reaches_source_builds_but_not_the_loader(loader_setup):
     # Run time: neither the toolkit nor any cudaPackages member.
     for entry in s["ld_path"].split(":"):
         assert not entry.startswith(toolkit) and not entry.startswith(str(s["cuda"])), entry
+
+
+# --- What the toolkit join holds (stub-evaluated; the stub's outputs follow nixpkgs' cuda-modules).
+
+def toolkit_outputs(name: str, outputs: list[str]) -> list[str]:
+    return [f"/nix/store/fake-{name}" if o == "out" else f"/nix/store/fake-{name}-{o}" for o in outputs]
+
+
+EXPECTED_JOIN = (
+    toolkit_outputs("nvcc", ["out"])
+    + toolkit_outputs("cudart", ["out", "dev", "include", "lib", "stubs"])
+    + toolkit_outputs("cccl", ["out", "dev", "include"])
+    + toolkit_outputs("cublas", ["out", "dev", "include", "lib", "stubs"])
+    + toolkit_outputs("cudnn", ["out", "dev", "include", "lib"])
+    + toolkit_outputs("nccl", ["out", "dev"])
+)
+
+
+def eval_toolkit(nix, tree: Path, lib: str = "") -> dict:
+    lib_arg = f"lib = import {lib};" if lib else ""
+    expr = f"""
+      let shell = import {tree}/nix/devshell.nix {{ pkgs = import {STUB}; {lib_arg} }};
+      in {{ inherit (shell) env shellHook; paths = map toString shell.passthru.cudaToolkit.paths; name = shell.passthru.cudaToolkit.name; }}
+    """
+    return json.loads(nix("--eval", "--strict", "--json", "-E", expr).stdout)
+
+
+@pytest.mark.parametrize("cuda", ["12", "13"])
+def test_toolkit_join_holds_every_build_piece_but_the_big_static_archives(tmp_path, nix, cuda):
+    render_text(GPU_SPEC.replace("{vendor: nvidia}", f"{{vendor: nvidia, cuda: '{cuda}'}}"), tmp_path)
+    shell = eval_toolkit(nix, tmp_path)
+    crt = toolkit_outputs("crt", ["out", "include"]) if cuda == "13" else []
+    # cudart's static archive only: nvcc links the runtime statically by default.
+    assert shell["paths"] == EXPECTED_JOIN + crt + ["/nix/store/fake-cudart-static"]
+    assert shell["name"] == f"stackgen-cuda-toolkit-{cuda}"
+    assert shell["env"]["CUDA_HOME"] == f"/nix/store/fake-join-stackgen-cuda-toolkit-{cuda}"
+
+
+def test_toolkit_evaluates_with_the_real_nixpkgs_lib(tmp_path, nix, nixpkgs_lib):
+    render_text(GPU_SPEC, tmp_path)
+    shell = eval_toolkit(nix, tmp_path, str(nixpkgs_lib))
+    assert shell["paths"] == EXPECTED_JOIN + ["/nix/store/fake-cudart-static"]
+    assert "fake-cudart" not in shell["shellHook"].split("export LIBRARY_PATH")[0]
+
+
+def test_spec_env_may_point_at_its_own_toolkit(tmp_path, nix):
+    render_text(GPU_SPEC + "env:\n  CUDA_HOME: /opt/cuda\n", tmp_path)
+    env = eval_toolkit(nix, tmp_path)["env"]
+    assert env["CUDA_HOME"] == "/opt/cuda"
+    assert env["CUDA_PATH"] == env["CUDAToolkit_ROOT"] == "/nix/store/fake-join-stackgen-cuda-toolkit-12"
+
+
+def test_no_toolkit_without_an_nvidia_gpu(tmp_path, nix):
+    render_text(GPU_SPEC.replace("gpu: {vendor: nvidia}\n", ""), tmp_path)
+    expr = f"(import {tmp_path}/nix/devshell.nix {{ pkgs = import {STUB}; }})"
+    shell = json.loads(nix("--eval", "--strict", "--json", "-E", f"let s = {expr}; in {{ inherit (s) env shellHook; p = s.passthru or null; }}").stdout)
+    assert shell["p"] is None
+    assert not {"CUDA_HOME", "CUDA_PATH", "CUDAToolkit_ROOT"} & set(shell["env"])
+    assert "LIBRARY_PATH=" not in shell["shellHook"].replace("LD_LIBRARY_PATH=", "")
