@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import render_text, require_tool
+from conftest import render_spec, render_text, require_tool
 
 REPO = Path(__file__).resolve().parents[2]
 STUB = Path(__file__).parent / "stub-pkgs.nix"
@@ -248,3 +248,36 @@ def test_no_toolkit_without_an_nvidia_gpu(tmp_path, nix):
     assert shell["p"] is None
     assert not {"CUDA_HOME", "CUDA_PATH", "CUDAToolkit_ROOT"} & set(shell["env"])
     assert "LIBRARY_PATH=" not in shell["shellHook"].replace("LD_LIBRARY_PATH=", "")
+
+
+# --- The NixOS and home-manager modules put no CUDA library on a loader path either: nix-ld's
+# NIX_LD_LIBRARY_PATH becomes LD_LIBRARY_PATH for every unpatched program (and its children),
+# and a session LD_LIBRARY_PATH would reach every shell; either would shadow the wheels.
+
+LOADER_VARIABLES = {"LD_LIBRARY_PATH", "NIX_LD_LIBRARY_PATH", "LD_PRELOAD"}
+
+
+def walk(tree, path=()):
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            yield path + (key,), value
+            yield from walk(value, path + (key,))
+    elif isinstance(tree, list):
+        for item in tree:
+            yield from walk(item, path)
+
+
+def test_modules_put_no_cuda_library_on_a_loader_path(tmp_path, nix):
+    from test_modules import CASES as MODULE_CASES, MODULES, module_cases, stub_eval
+
+    gpu_cases = [(case, kind) for case, kind in module_cases() if "vendor: nvidia" in MODULE_CASES[case].read_text()]
+    assert gpu_cases  # the golden specs include a GPU stack, so this checks something
+    for case, kind in gpu_cases:
+        tree_dir = tmp_path / case
+        render_spec(MODULE_CASES[case], tree_dir)
+        cfg = stub_eval(nix, tree_dir / MODULES[kind])
+        for path, _ in walk(cfg):
+            assert path[-1] not in LOADER_VARIABLES, (case, kind, path)
+        libraries = cfg.get("programs", {}).get("nix-ld", {}).get("libraries", [])
+        assert set(libraries) <= {"<nix-ld defaults>", "<package gcc-lib>", "<package zlib>", "<package libGL>", "<package glib>"}, (
+            case, kind, libraries)
