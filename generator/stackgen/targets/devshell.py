@@ -17,11 +17,26 @@ def render(spec: Spec, tpl: Templates) -> dict[str, str]:
             hf=mirrordata.hf_endpoint(spec),
             services=", ".join(f"{kind} {svc.host}:{svc.port}" for kind, svc in spec.services.items()),
             start_hints=start_hints(spec),
+            toolkit_env=toolkit_env(spec),
         )
     }
     if spec.gpu.nvidia:
         files["nix/driver-libs.sh"] = tpl("devshell/driver-libs.sh.j2")
     return files
+
+
+# The variables through which nvcc users, CMake's FindCUDAToolkit and torch's cpp_extension find
+# the CUDA toolkit of a source build.
+TOOLKIT_ENV = ("CUDA_HOME", "CUDA_PATH", "CUDAToolkit_ROOT")
+
+
+def toolkit_env(spec: Spec) -> list[str]:
+    """The toolkit variables the shell sets: none without an NVIDIA GPU, and none that the
+    spec's `env:` already sets (the user's own toolkit wins; a second definition of the same
+    attribute would not even parse)."""
+    if not spec.gpu.nvidia:
+        return []
+    return [name for name in TOOLKIT_ENV if name not in spec.env]
 
 
 @dataclass(frozen=True)
