@@ -84,7 +84,7 @@ INLINE_SECRETS = ("password", "passwd", "secret", "secret_key", "token", "api_ke
 
 # Variables the dev shell sets itself; setting them in `env:` would silently fight stackgen.
 MANAGED_ENV = {
-    "LD_LIBRARY_PATH": "the dev shell builds it from the CUDA and manylinux libraries",
+    "LD_LIBRARY_PATH": "the dev shell builds it from the manylinux libraries and the host driver (wheels bring their own CUDA)",
     "PYTHONPATH": "the dev shell unsets it so uv's virtualenv is used",
     "UV_PYTHON": "it is pinned to the Nix python of python.version",
     "UV_PYTHON_DOWNLOADS": "the dev shell sets it to never",
