@@ -64,6 +64,7 @@ def validate(spec: Path) -> None:
     from .spec import load_spec
 
     loaded = load_spec(spec, str(spec))
+    _warn(loaded)
     click.echo(f"{spec}: ok ({loaded.name}: {_count(len(loaded.services), 'service')}, targets {', '.join(loaded.targets)})")
 
 
@@ -93,6 +94,7 @@ def render(spec: Path, out_dir: Path | None, check: bool, show_diff: bool, force
     from .spec.model import NIX_TARGETS
 
     loaded = load_spec(spec, str(spec), raw)
+    _warn(loaded)
     if only is not None and only not in loaded.targets:
         raise StackError(_not_a_target(spec, only, loaded.targets))
     files = render_tree(loaded, only)
@@ -117,6 +119,12 @@ def render(spec: Path, out_dir: Path | None, check: bool, show_diff: bool, force
         click.echo(f"  removed {temp} (left by an interrupted render)")
     written = len(plan.by(*write.WRITES, "conflict"))
     click.echo(f"{out_dir}: {written} written, {len(plan.by('unchanged'))} unchanged, {len(plan.by('remove'))} removed")
+
+
+def _warn(loaded) -> None:
+    """The spec's warnings (an ending nixpkgs release), on stderr: they stop nothing."""
+    for problem in loaded.warnings:
+        click.echo(problem.format(), err=True)
 
 
 def _default_output(spec: Path) -> Path:
