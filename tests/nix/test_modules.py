@@ -87,7 +87,7 @@ def test_reference_stack_nixos_properties(tmp_path, nix):
     cfg = stub_eval(nix, tmp_path / MODULES["nixos"])
     services = cfg["services"]
     # Everything binds loopback and nothing opens the firewall: the spec exposes nothing.
-    assert services["ollama"]["host"] == services["llama-cpp"]["settings"]["host"] == "127.0.0.1"
+    assert services["ollama"]["host"] == services["llama-cpp"]["host"] == "127.0.0.1"
     assert services["redis"]["servers"]["ai-stack"]["bind"] == "127.0.0.1"
     assert services["qdrant"]["settings"]["service"]["host"] == "127.0.0.1"
     assert "networking" not in cfg

@@ -22,9 +22,9 @@
   # From a China mirror (mirrors.flake_inputs: mirror), not GitHub: nixpkgs as the channel's
   # nixexprs.tar.xz, a flake like the GitHub tree. `nix flake update` fetches the newest.
   inputs = {
-    nixpkgs.url = "https://mirrors.tuna.tsinghua.edu.cn/nix-channels/nixos-26.11/nixexprs.tar.xz";
+    nixpkgs.url = "https://mirrors.tuna.tsinghua.edu.cn/nix-channels/nixos-26.05/nixexprs.tar.xz";
     home-manager = {
-      url = "git+https://mirrors.tuna.tsinghua.edu.cn/git/home-manager.git?ref=release-26.11";
+      url = "git+https://mirrors.tuna.tsinghua.edu.cn/git/home-manager.git?ref=release-26.05";
       inputs.nixpkgs.follows = "nixpkgs";
     };
   };
@@ -77,7 +77,7 @@
                   home = {
                     username = "stackgen-check";
                     homeDirectory = "/home/stackgen-check";
-                    stateVersion = "26.11";
+                    stateVersion = "26.05";
                   };
                 }
               ];
@@ -96,7 +96,7 @@
                     device = "none";
                     fsType = "tmpfs";
                   };
-                  system.stateVersion = "26.11";
+                  system.stateVersion = "26.05";
                 }
               ];
             }).config.system.build.toplevel;

@@ -1,4 +1,4 @@
-# NixOS module for the stack "ai-stack" (nixos-26.11 option names).
+# NixOS module for the stack "ai-stack" (nixos-26.05 option names).
 # Rendered by stackgen 0.1.0; change stack.yaml and re-render instead of editing.
 # Import it into your configuration (flake: inputs.<this flake>.nixosModules.default), then
 # adjust the `stackgen.*` options below from there: secrets files, caches, nixpkgs config.
@@ -110,7 +110,7 @@ in
       # nixpkgs writes it into OLLAMA_HOST= (an Environment= line) without escaping `%`.
       host = mkDefault "127.0.0.1";
       port = mkDefault 11434;
-      modelsDir = mkDefault "/var/lib/ollama/models";
+      models = mkDefault "/var/lib/ollama/models";
       # Pulled when the service starts (ollama-model-loader.service).
       loadModels = mkDefault [ "llama3.2:3b" "qwen2.5:7b" ];
       # Environment= lines: nixpkgs JSON-quotes them but leaves `%` to systemd.
@@ -120,14 +120,10 @@ in
     services.llama-cpp = {
       enable = mkDefault true;
       package = mkDefault (pkgs.llama-cpp.override { cudaSupport = true; });
-      # Each key becomes a llama-server flag (--key value).
-      settings = {
-        host = mkDefault "127.0.0.1";
-        port = mkDefault 8080;
-        model = mkDefault "/var/lib/llama-cpp/models/qwen2.5-coder-7b-instruct-q4_k_m.gguf";
-        ctx-size = mkDefault 4096;
-        n-gpu-layers = mkDefault 999;
-      };
+      host = mkDefault "127.0.0.1";
+      port = mkDefault 8080;
+      model = mkDefault "/var/lib/llama-cpp/models/qwen2.5-coder-7b-instruct-q4_k_m.gguf";
+      extraFlags = mkDefault [ "--ctx-size" "4096" "--n-gpu-layers" "999" ];
     };
 
     services.postgresql = {
