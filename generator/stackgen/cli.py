@@ -83,7 +83,10 @@ def render(spec: Path, out_dir: Path | None, check: bool, show_diff: bool, force
         raise click.UsageError("--check writes nothing, so --force has no meaning with it")
     out_dir = out_dir if out_dir is not None else _default_output(spec)
     raw = safeio.read_spec_bytes(spec, str(spec), safeio.MAX_SPEC_BYTES)  # once: it may be a pipe
-    key = _render_key(raw) if only is None and not show_diff and not force else None
+    from .branches import may_warn
+
+    # The up-to-date shortcut loads no spec, so a spec that may warn takes the full path.
+    key = _render_key(raw) if only is None and not show_diff and not force and not may_warn(raw) else None
     unchanged = write.up_to_date(out_dir, key) if key else None
     if unchanged is not None:  # the last full render of this spec, by this stackgen, is on disk
         click.echo(f"{out_dir}: up to date ({unchanged} files)" if check else f"{out_dir}: 0 written, {unchanged} unchanged, 0 removed")

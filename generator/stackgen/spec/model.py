@@ -8,35 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..branches import BRANCH_TABLE, BRANCHES, DEFAULT_BRANCH, Branch  # noqa: F401 (re-exported)
+
 ALL_TARGETS = ("devshell", "nixos", "home-manager", "compose", "quadlet", "mirrors")
 NIX_TARGETS = ("devshell", "nixos", "home-manager")
 ALL_SYSTEMS = ("x86_64-linux", "aarch64-linux", "x86_64-darwin", "aarch64-darwin")
 
 
-@dataclass(frozen=True)
-class Branch:
-    """What a nixpkgs branch means for the rendered Nix: the one table keyed on `nixpkgs:`
-    (sources: /work/shared/NIXOS-FACTS.md and the README's "NixOS option shapes")."""
-
-    name: str
-    home_manager: str  # the home-manager branch that follows it
-    state_version: str  # system.stateVersion / home.stateVersion of the flake's checks
-    llama_settings: bool  # services.llama-cpp takes RFC 42 `settings` (not host/port/extraFlags)
-    ollama_models_dir: str  # the name of services.ollama's models directory option
-    x86_64_darwin: bool  # nixpkgs still builds for Intel Macs
-    end_of_life: str | None = None  # a date once the release is announced to end
-
-
-BRANCH_TABLE = {
-    b.name: b
-    for b in (
-        Branch("nixos-26.11", "release-26.11", "26.11", llama_settings=True, ollama_models_dir="modelsDir", x86_64_darwin=False),
-        Branch("nixos-26.05", "release-26.05", "26.05", llama_settings=False, ollama_models_dir="models", x86_64_darwin=True, end_of_life="2026-12-31"),
-        Branch("nixos-unstable", "master", "26.11", llama_settings=True, ollama_models_dir="modelsDir", x86_64_darwin=False),
-    )
-}
-BRANCHES = tuple(BRANCH_TABLE)
-DEFAULT_BRANCH = "nixos-26.11"
 PYTHON_VERSIONS = ("3.11", "3.12", "3.13", "3.14")
 CUDA_MAJORS = ("12", "13")
 POSTGRES_VERSIONS = (14, 15, 16, 17, 18)
