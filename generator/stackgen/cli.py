@@ -77,6 +77,7 @@ def validate(spec: Path) -> None:
     from .spec import load_spec
 
     loaded = load_spec(spec, str(spec))
+    _warn(loaded)
     click.echo(f"{spec}: ok ({loaded.name}: {_count(len(loaded.services), 'service')}, targets {', '.join(loaded.targets)})")
 
 
@@ -104,7 +105,10 @@ def render(spec: Path | None, out_dir: Path | None, check: bool, show_diff: bool
             out_dir = Path(".")  # the tree that recorded it
     out_dir = out_dir if out_dir is not None else _default_output(spec)
     raw = safeio.read_spec_bytes(spec, str(spec), safeio.MAX_SPEC_BYTES)  # once: it may be a pipe
-    key = _render_key(raw) if only is None and not show_diff and not force else None
+    from .branches import may_warn
+
+    # The up-to-date shortcut loads no spec, so a spec that may warn takes the full path.
+    key = _render_key(raw) if only is None and not show_diff and not force and not may_warn(raw) else None
     unchanged = write.up_to_date(out_dir, key) if key else None
     if unchanged is not None:  # the last full render of this spec, by this stackgen, is on disk
         click.echo(f"{out_dir}: up to date ({unchanged} files)" if check else f"{out_dir}: 0 written, {unchanged} unchanged, 0 removed")
@@ -115,6 +119,7 @@ def render(spec: Path | None, out_dir: Path | None, check: bool, show_diff: bool
     from .spec.model import NIX_TARGETS
 
     loaded = load_spec(spec, str(spec), raw)
+    _warn(loaded)
     if only is not None and only not in loaded.targets:
         raise StackError(_not_a_target(spec, only, loaded.targets))
     files = render_tree(loaded, only)
@@ -209,6 +214,12 @@ def _out_of_date(plan, out_dir: Path) -> str:
         " 'stackgen render --diff' shows the changes, and 'stackgen render --force' writes them,"
         " keeping each edited file as <file>.orig"
     )
+
+
+def _warn(loaded) -> None:
+    """The spec's warnings (an ending nixpkgs release), on stderr: they stop nothing."""
+    for problem in loaded.warnings:
+        click.echo(problem.format(), err=True)
 
 
 def _default_output(spec: Path) -> Path:

@@ -50,6 +50,7 @@ def nixos_spec(hf: str, url: str, model: str, secrets: dict[str, str], host: str
             "version: 1",
             "name: sinks",
             "systems: [x86_64-linux]",
+            "nixpkgs: nixos-26.05",  # options/units.nix derives 26.05's units (llama-cpp extraFlags)
             "mirrors:",
             f"  huggingface: {yaml_str(hf)}",
             "services:",
@@ -252,7 +253,7 @@ def test_home_session_variables_source_to_the_spec_values(pypi_path, hf_path, tm
     pypi, hf = f"https://pypi.example.org/{pypi_path}", f"https://hf.example.org/{hf_path}"
     tree = tmp_path_factory.mktemp("home")
     render_text(
-        f"version: 1\nname: hm\nmirrors:\n  pypi: {yaml_str(pypi)}\n  huggingface: {yaml_str(hf)}\n"
+        f"version: 1\nname: hm\nnixpkgs: nixos-26.05\nmirrors:\n  pypi: {yaml_str(pypi)}\n  huggingface: {yaml_str(hf)}\n"
         "services:\n  ollama: {}\ntargets: [home-manager]\n",
         tree,
     )
@@ -290,7 +291,7 @@ def test_substituters_reach_nix_config_whole(caches, tmp_path_factory, nix, nixp
     tree = tmp_path_factory.mktemp("caches")
     key = "k-1:" + "A" * 43 + "="
     items = "".join(f"\n    - {{url: {yaml_str(url)}, key: {yaml_str(key)}}}" for url in caches)
-    render_text(f"version: 1\nname: caches\nmirrors:\n  nix:{items}\ntargets: [mirrors, nixos]\n", tree)
+    render_text(f"version: 1\nname: caches\nnixpkgs: nixos-26.05\nmirrors:\n  nix:{items}\ntargets: [mirrors, nixos]\n", tree)
     nix_bin = require_tool("nix", "nix show-config reads NIX_CONFIG as Nix does")
 
     def shown(config: str) -> dict:

@@ -8,6 +8,7 @@ so every error of a spec is reported at once.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any, Callable, Iterable
 
 from ..errors import Problem, did_you_mean, shown
@@ -29,10 +30,15 @@ class Collector:
     def __init__(self, doc: Document):
         self.doc = doc
         self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []
 
     def error(self, path: tuple, message: str, hint: str | None = None, *, at_key: bool = False) -> object:
         self.problems.append(self.doc.problem(path, message, hint, at_key=at_key))
         return INVALID
+
+    def warning(self, path: tuple, message: str, hint: str | None = None) -> None:
+        """Something the user should know that stops nothing (the CLI prints it to stderr)."""
+        self.warnings.append(replace(self.doc.problem(path, message, hint), level="warning"))
 
     def raw(self, path: tuple) -> str | None:
         return self.doc.scalars.get(path)

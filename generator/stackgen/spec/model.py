@@ -8,10 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..branches import BRANCH_TABLE, BRANCHES, DEFAULT_BRANCH, Branch  # noqa: F401 (re-exported)
+
 ALL_TARGETS = ("devshell", "nixos", "home-manager", "compose", "quadlet", "mirrors")
 NIX_TARGETS = ("devshell", "nixos", "home-manager")
 ALL_SYSTEMS = ("x86_64-linux", "aarch64-linux", "x86_64-darwin", "aarch64-darwin")
-BRANCHES = ("nixos-26.05", "nixos-unstable")
+
+
 PYTHON_VERSIONS = ("3.11", "3.12", "3.13", "3.14")
 CUDA_MAJORS = ("12", "13")
 POSTGRES_VERSIONS = (14, 15, 16, 17, 18)
@@ -40,6 +43,7 @@ class Mirrors:
     nix: tuple[NixCache, ...] = ()
     pypi: str | None = None  # explicit override; see `effective_pypi`
     huggingface: str | None = None
+    flake_inputs: str = "github"  # "mirror": nixpkgs/home-manager flake inputs from a China mirror
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,12 @@ class Spec:
     services: dict[str, Service]  # in the canonical order of SERVICE_KINDS
     targets: tuple[str, ...]
     source_sha256: str = ""
+    # Problems worth telling that do not stop a render (an ending release): the CLI prints them.
+    warnings: tuple[Any, ...] = ()
+
+    @property
+    def branch(self) -> Branch:
+        return BRANCH_TABLE[self.nixpkgs]
 
     def has(self, kind: str) -> bool:
         return kind in self.services

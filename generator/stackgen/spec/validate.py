@@ -13,7 +13,9 @@ from .loader import Document
 from .model import (
     ALL_SYSTEMS,
     ALL_TARGETS,
+    BRANCH_TABLE,
     BRANCHES,
+    DEFAULT_BRANCH,
     CUDA_MAJORS,
     POSTGRES_EXTENSION_SQL,
     POSTGRES_VERSIONS,
@@ -156,7 +158,7 @@ def validate(doc: Document) -> Spec:
     name = _field(c, data, "name", NAME, None)
     description = _field(c, data, "description", ck.string(max_len=1000, allow_newlines=True), "")
     systems = _field(c, data, "systems", ck.listof(ck.enum(ALL_SYSTEMS), min_len=1), ("x86_64-linux", "aarch64-linux"))
-    nixpkgs = _field(c, data, "nixpkgs", ck.enum(BRANCHES), "nixos-26.05")
+    nixpkgs = _field(c, data, "nixpkgs", ck.enum(BRANCHES), DEFAULT_BRANCH)
     mirrors = _mirrors(c, data.get("mirrors"))
     gpu = _gpu(c, data.get("gpu"))
     python = _python(c, data.get("python"))
@@ -166,6 +168,7 @@ def validate(doc: Document) -> Spec:
     services = _services(c, data.get("services"), gpu)
 
     _semantics(c, systems, gpu, services)
+    _branch_semantics(c, nixpkgs, systems)
     if targets is not INVALID and CONTAINER_TARGETS & set(targets):
         _container_semantics(c, services, native_ollama=not {"compose", "quadlet"} & set(targets))
     if c.problems:
@@ -185,6 +188,7 @@ def validate(doc: Document) -> Spec:
         services=services,
         targets=targets,
         source_sha256=hashlib.sha256(doc.text.encode()).hexdigest(),
+        warnings=tuple(c.warnings),
     )
 
 
@@ -196,14 +200,16 @@ def _field(c: Collector, data: dict, key: str, check: ck.Checker, default: Any, 
 
 def _mirrors(c: Collector, value: Any) -> Mirrors:
     path = ("mirrors",)
-    data = ck.mapping(c, path, value, ("region", "nix", "pypi", "huggingface"))
+    data = ck.mapping(c, path, value, ("region", "nix", "pypi", "huggingface", "flake_inputs"))
     if data is INVALID:
         return Mirrors()
     region = _field(c, data, "region", ck.enum(("global", "china")), "global", path)
     nix = _field(c, data, "nix", ck.listof(_nix_cache), (), path)
     pypi = _field(c, data, "pypi", ck.url, None, path)
     hf = _field(c, data, "huggingface", ck.url, None, path)
-    return Mirrors(region=region, nix=nix if nix is not INVALID else (), pypi=pypi, huggingface=hf)
+    # Where flake.nix takes nixpkgs (and home-manager) from: GitHub is slow or blocked in China.
+    inputs = _field(c, data, "flake_inputs", ck.enum(("mirror", "github")), "mirror" if region == "china" else "github", path)
+    return Mirrors(region=region, nix=nix if nix is not INVALID else (), pypi=pypi, huggingface=hf, flake_inputs=inputs)
 
 
 def _nix_cache(c: Collector, path: tuple, value: Any) -> Any:
@@ -377,6 +383,24 @@ def _semantics(c: Collector, systems: Any, gpu: Gpu, services: dict[str, Service
                     _port_clash(c, kind, key, number, other_name)
                     break
             taken.setdefault(number, []).append((f"services.{kind}.{key}" if key != "port" else f"services.{kind}", svc.host, ()))
+
+
+def _branch_semantics(c: Collector, nixpkgs: Any, systems: Any) -> None:
+    if nixpkgs is INVALID:
+        return
+    branch = BRANCH_TABLE[nixpkgs]
+    if not branch.x86_64_darwin and systems is not INVALID and "x86_64-darwin" in systems:
+        c.error(
+            ("systems", list(systems).index("x86_64-darwin")),
+            f"nixpkgs {nixpkgs} does not build for x86_64-darwin (Intel Macs): nixpkgs dropped it after 26.05",
+            "remove x86_64-darwin from systems, or pin nixpkgs: nixos-26.05 (supported until 2026-12-31)",
+        )
+    if branch.end_of_life:
+        c.warning(
+            ("nixpkgs",),
+            f"nixpkgs {nixpkgs} reaches its end of life on {branch.end_of_life}: no security fixes after that",
+            f"move to nixpkgs: {DEFAULT_BRANCH} (check the option changes in the README's NixOS section)",
+        )
 
 
 def _port_clash(c: Collector, kind: str, key: str, number: int, other: str) -> None:
