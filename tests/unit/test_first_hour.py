@@ -112,7 +112,10 @@ def test_diff_exits_1_when_something_would_change_and_0_when_nothing_would(tmp_p
 
 
 def test_a_closed_pipe_ends_diff_quietly(tmp_path):
-    shutil.copy(EXAMPLES / "ai-stack.yaml", tmp_path / "stack.yaml")
+    # the reference stack on the default branch: nothing else (no end-of-life warning) on stderr
+    text = (EXAMPLES / "ai-stack.yaml").read_text()
+    assert "nixpkgs: nixos-26.05\n" in text
+    (tmp_path / "stack.yaml").write_text(text.replace("nixpkgs: nixos-26.05\n", ""))
     read_end, write_end = os.pipe()
     os.close(read_end)  # the reader is gone before the first byte: every write meets EPIPE
     try:
