@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .errors import StackError
+from .errors import StackError, printable
 
 TARGET_NAMES = ("devshell", "nixos", "home-manager", "compose", "quadlet", "mirrors")
 SPEC_ARG = click.argument("spec", default="stack.yaml", type=click.Path(dir_okay=False, path_type=Path))
@@ -99,12 +99,14 @@ def render(spec: Path | None, out_dir: Path | None, check: bool, show_diff: bool
 
     if check and force:
         raise click.UsageError("--check writes nothing, so --force has no meaning with it")
+    recorded = False
     if spec is None:
         spec, recorded = _spec_here(out_dir)
         if recorded and out_dir is None:
             out_dir = Path(".")  # the tree that recorded it
     out_dir = out_dir if out_dir is not None else _default_output(spec)
-    raw = safeio.read_spec_bytes(spec, str(spec), safeio.MAX_SPEC_BYTES)  # once: it may be a pipe
+    # once: it may be a pipe; a spec the tree's state names must be a regular file (never a FIFO)
+    raw = safeio.read_spec_bytes(spec, str(spec), safeio.MAX_SPEC_BYTES, regular_only=recorded)
     from .branches import may_warn
 
     # The up-to-date shortcut loads no spec, so a spec that may warn takes the full path.
@@ -184,7 +186,7 @@ def _spec_here(out_dir: Path | None) -> tuple[Path, bool]:
     if recorded is None:
         return default, False  # reading it reports "no such spec file"
     spec = Path(os.path.normpath(tree / recorded))
-    click.echo(f"spec: {spec} (recorded in {tree / write.STATE_PATH})", err=True)
+    click.echo(f"spec: {printable_word(str(spec))} (recorded in {printable_word(str(tree / write.STATE_PATH))})", err=True)
     return spec, True
 
 
@@ -255,14 +257,12 @@ def _report(plan, *, dry: bool) -> None:
         if c.action == "unchanged":
             continue
         note = f"  ({c.reason})" if c.reason else ""
-        click.echo(f"  {labels[c.action]:<8} {c.path}{note}")
+        click.echo(f"  {labels[c.action]:<8} {printable(c.path)}{note}")
 
 
 def printable_word(path: str) -> str:
     """A path as a shell word a user can paste (quoted when it needs to be), never raw controls."""
     import shlex
-
-    from .errors import printable
 
     return shlex.quote(printable(path))
 

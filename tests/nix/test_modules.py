@@ -110,12 +110,21 @@ def test_reference_stack_nixos_properties(tmp_path, nix):
     assert "CREATE EXTENSION IF NOT EXISTS vector" in cfg["systemd"]["services"]["stackgen-postgres-setup"]["script"]
 
 
+def load_host(kind: str, case: str = "cpu-only") -> str:
+    from stackgen.spec import load_spec
+
+    return load_spec(CASES[case], CASES[case].name).services[kind].host
+
+
 def test_exposed_services_open_the_firewall_and_secrets_are_wired(tmp_path, nix):
     render_spec(CASES["cpu-only"], tmp_path)
     cfg = stub_eval(nix, tmp_path / MODULES["nixos"])
     services = cfg["services"]
     assert cfg["networking"]["firewall"]["allowedTCPPorts"] == [5432, 6333, 6334]
     assert services["redis"]["servers"]["cpu-box"]["openFirewall"] is True
+    # PostgreSQL listens on the spec's address only (enableTCPIP alone would take every interface)
+    assert services["postgresql"]["enableTCPIP"] is True
+    assert services["postgresql"]["settings"]["listen_addresses"] == load_host("postgres")
     assert services["redis"]["servers"]["cpu-box"]["requirePassFile"] == "/run/secrets/redis-password"
     assert "openFirewall" not in services["ollama"]  # loopback stays closed
     assert "hardware" not in cfg and "package" not in services["ollama"]  # CPU only: no GPU wiring
@@ -308,3 +317,16 @@ def test_users_override_the_gpu_defaults(tmp_path, nix, nixpkgs_lib):
     proc = real_eval(nix, nixpkgs_lib, mirror_of("ai-stack"), wrapper, check=False)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["failedAssertions"] == []
+
+
+@pytest.mark.parametrize("host, listen", [("::1", "[::1]"), ("::", "[::]"), ("fe80::1%eth0", "[fe80::1%%eth0]"), ("127.0.0.1", "127.0.0.1")])
+def test_ollama_ipv6_hosts_are_bracketed_for_ollama_host(host, listen, tmp_path, nix):
+    """nixpkgs and home-manager write OLLAMA_HOST=<host>:<port>; Ollama splits it with Go's
+    net.SplitHostPort, which needs an IPv6 address in brackets ("::1:11434" fails to listen)."""
+    from conftest import render_text
+
+    targets = "[nixos]" if "%" in host else "[nixos, home-manager]"  # home-manager refuses a zone
+    render_text(f'version: 1\nname: v6\ntargets: {targets}\nservices:\n  ollama: {{host: "{host}"}}\n', tmp_path)
+    assert stub_eval(nix, tmp_path / MODULES["nixos"])["services"]["ollama"]["host"] == listen
+    if "%" not in host:
+        assert stub_eval(nix, tmp_path / MODULES["home"])["services"]["ollama"]["host"] == listen

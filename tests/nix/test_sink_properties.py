@@ -171,7 +171,8 @@ def test_nixos_units_carry_hostile_values_exactly(hf_path, url_path, model, secr
     fetch = parsed["stackgen-fetch-llama-cpp"]
     assert fetch["Description"] == [f"Fetch {model}"]
     assert env("ollama")["HF_ENDPOINT"] == hf
-    assert env("ollama")["OLLAMA_HOST"] == f"{host}:11434"
+    # Ollama splits OLLAMA_HOST with Go's net.SplitHostPort: an IPv6 address in brackets
+    assert env("ollama")["OLLAMA_HOST"] == (f"[{host}]:11434" if ":" in host else f"{host}:11434")
     assert env("open-webui")["HF_ENDPOINT"] == hf
     assert env("open-webui")["OLLAMA_BASE_URL"] == spec.services["ollama"].local_url
     assert command_line(parsed["open-webui"])[1:] == ["serve", "--host", host, "--port", "3000"]

@@ -90,6 +90,12 @@ class Service:
         return self.host not in ("127.0.0.1", "::1", "localhost")
 
     @property
+    def host_before_port(self) -> str:
+        """The listen address as it is written before `:port` (OLLAMA_HOST=host:port): an IPv6
+        address in brackets, as Go's net.SplitHostPort needs."""
+        return f"[{self.host}]" if ":" in self.host else self.host
+
+    @property
     def local_url(self) -> str:
         """How a client on the same machine reaches the service: http://<address>:<port>."""
         host = "127.0.0.1" if self.host in ("0.0.0.0", "localhost") else "[::1]" if self.host == "::" else self.host

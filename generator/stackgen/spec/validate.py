@@ -434,7 +434,15 @@ def _container_semantics(c: Collector, services: dict[str, Service], native_olla
     from ..containers import DEFAULT_POSTGRES_EXTENSIONS, default_image
 
     for kind, svc in services.items():
-        if "%" in svc.host and not (kind == "ollama" and native_ollama):
+        if "%" in svc.host and kind == "ollama" and native_ollama:
+            # home-manager writes the host both into the user unit's Environment= (where `%`
+            # must be doubled) and into the model-pull script (where it must not be)
+            c.error(
+                ("services", kind, "host"),
+                f"services.{kind}.host {svc.host!r} is a scoped IPv6 address, which home-manager's Ollama cannot listen on",
+                "listen on the address without its %zone or on ::, or drop home-manager from targets",
+            )
+        elif "%" in svc.host:
             # podman (and docker-compose) parse a publish address without a zone: "cannot parse as an IP address"
             c.error(
                 ("services", kind, "host"),

@@ -107,7 +107,8 @@ in
     services.ollama = {
       enable = mkDefault true;
       package = mkDefault pkgs.ollama-cuda;
-      # nixpkgs writes it into OLLAMA_HOST= (an Environment= line) without escaping `%`.
+      # nixpkgs writes OLLAMA_HOST=<host>:<port> into an Environment= line: an IPv6 address
+      # goes in brackets (Go's SplitHostPort), and `%` is doubled for systemd.
       host = mkDefault "127.0.0.1";
       port = mkDefault 11434;
       models = mkDefault "/var/lib/ollama/models";

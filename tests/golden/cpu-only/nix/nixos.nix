@@ -66,7 +66,8 @@ in
     # mkDefault: your own configuration's values win (services.ollama.port = ...; needs no mkForce).
     services.ollama = {
       enable = mkDefault true;
-      # nixpkgs writes it into OLLAMA_HOST= (an Environment= line) without escaping `%`.
+      # nixpkgs writes OLLAMA_HOST=<host>:<port> into an Environment= line: an IPv6 address
+      # goes in brackets (Go's SplitHostPort), and `%` is doubled for systemd.
       host = mkDefault "127.0.0.1";
       port = mkDefault 11434;
       models = mkDefault "/var/lib/ollama/models";
@@ -99,6 +100,8 @@ in
       package = mkDefault pkgs.postgresql_16;
       settings = {
         port = mkDefault 5432;
+        # Only the spec's address (enableTCPIP alone would listen on every interface).
+        listen_addresses = mkDefault "0.0.0.0";
         shared_preload_libraries = mkDefault "pg_cron";
         "cron.database_name" = mkDefault "app";
       };

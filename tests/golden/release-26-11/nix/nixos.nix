@@ -68,7 +68,8 @@ in
     # mkDefault: your own configuration's values win (services.ollama.port = ...; needs no mkForce).
     services.ollama = {
       enable = mkDefault true;
-      # nixpkgs writes it into OLLAMA_HOST= (an Environment= line) without escaping `%`.
+      # nixpkgs writes OLLAMA_HOST=<host>:<port> into an Environment= line: an IPv6 address
+      # goes in brackets (Go's SplitHostPort), and `%` is doubled for systemd.
       host = mkDefault "127.0.0.1";
       port = mkDefault 11434;
       modelsDir = mkDefault "/var/lib/ollama/models";

@@ -87,7 +87,8 @@ in
     services.ollama = {
       enable = mkDefault true;
       package = mkDefault pkgs.ollama-cpu;
-      # nixpkgs writes it into OLLAMA_HOST= (an Environment= line) without escaping `%`.
+      # nixpkgs writes OLLAMA_HOST=<host>:<port> into an Environment= line: an IPv6 address
+      # goes in brackets (Go's SplitHostPort), and `%` is doubled for systemd.
       host = mkDefault "0.0.0.0";
       port = mkDefault 11434;
       modelsDir = mkDefault "/var/lib/ollama/models";
