@@ -102,8 +102,9 @@ class Handler(BaseHTTPRequestHandler):
 class FakeServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, routes: dict[str, Route]):
-        super().__init__(("127.0.0.1", 0), Handler)
+    def __init__(self, routes: dict[str, Route], host: str = "127.0.0.1"):
+        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        super().__init__((host, 0), Handler)
         self.routes = routes
         self.requests: list[tuple[str, str, bytes]] = []
         self.stopping = threading.Event()
@@ -113,7 +114,8 @@ class FakeServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        host = self.server_address[0]
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.server_address[1]}"
 
     @property
     def port(self) -> int:
@@ -121,8 +123,9 @@ class FakeServer(ThreadingHTTPServer):
 
 
 @contextlib.contextmanager
-def serve(routes: dict[str, Route]):
-    server = FakeServer(routes)
+def serve(routes: dict[str, Route], host: str = "127.0.0.1"):
+    """A FakeServer on `host` ("::1" for IPv6 loopback), serving in a thread."""
+    server = FakeServer(routes, host)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:

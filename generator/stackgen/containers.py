@@ -196,7 +196,7 @@ def _llama_cpp(spec: Spec, svc: Service, peer) -> Container:
     model_dir = model.rsplit("/", 1)[0] or "/"
     return _base(
         spec, svc, 8080,
-        Health("curl -fsS http://127.0.0.1:8080/health >/dev/null", start_period="300s"),
+        Health("curl --globoff -fsS http://127.0.0.1:8080/health >/dev/null", start_period="300s"),
         binds=((model_dir, model_dir),),
         env=_mirror_env(spec, hf=True),
         command=tuple(args),
@@ -343,7 +343,7 @@ def _open_webui(spec: Spec, svc: Service, peer, host_network: bool = False) -> C
     secret = _secret(svc, "secret_key_file")
     return _base(
         spec, svc, 8080,
-        Health(f"curl -fsS {url}/health >/dev/null", start_period="120s"),
+        Health(f"curl --globoff -fsS {url}/health >/dev/null", start_period="120s"),
         data="/app/backend/data",
         secrets=(secret,) if secret else (),
         command=with_environment_file(secret, OPEN_WEBUI_COMMAND),

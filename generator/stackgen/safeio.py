@@ -46,12 +46,14 @@ def kind_of(mode: int) -> str:
     return "a regular file" if stat.S_ISREG(mode) else "not a regular file"
 
 
-def open_regular(name: str | os.PathLike, *, dir_fd: int | None = None) -> tuple[int, os.stat_result]:
+def open_regular(name: str | os.PathLike, *, dir_fd: int | None = None, follow: bool = False) -> tuple[int, os.stat_result]:
     """An fd of the regular file `name` (relative to `dir_fd`) and its fstat; the caller closes it.
+    `follow` follows a symbolic link (a file the user named, not one in a tree stackgen
+    writes); what it leads to must still be a regular file.
 
     Raises FileNotFoundError, NotADirectoryError, NotRegularFile, or another OSError."""
     try:
-        fd = os.open(name, OPEN_FLAGS, dir_fd=dir_fd)
+        fd = os.open(name, OPEN_FLAGS & ~os.O_NOFOLLOW if follow else OPEN_FLAGS, dir_fd=dir_fd)
     except OSError as exc:
         if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a symbolic link
             raise NotRegularFile(os.fspath(name), "a symbolic link") from None

@@ -168,7 +168,7 @@ def test_home_module_containers(tmp_path, nix):
     assert webui["environment"]["OLLAMA_BASE_URL"] == "http://127.0.0.1:11434"
     assert webui["environment"]["OPENAI_API_BASE_URL"] == "http://127.0.0.1:8080/v1"  # llama.cpp's published port
     assert webui["extraConfig"]["Unit"]["Requires"] == ["ollama.service", "podman-ai-stack-llama-cpp.service"]
-    assert webui["extraConfig"]["Container"]["HealthCmd"] == "curl -fsS http://127.0.0.1:3000/health >/dev/null"
+    assert webui["extraConfig"]["Container"]["HealthCmd"] == "curl --globoff -fsS http://127.0.0.1:3000/health >/dev/null"
 
 
 # Password and environment files with the characters systemd would expand.

@@ -196,8 +196,10 @@ def bash() -> str:
 
 
 FAKE_CURL = """#!/bin/sh
-# curl --fail --location --retry 5 --continue-at - --output FILE URL: FILE gets the wrong bytes
-while [ $# -gt 1 ]; do [ "$1" = --output ] && out=$2; shift; done
+# curl --globoff --fail --location --retry 5 --continue-at - --output FILE URL: FILE gets the
+# wrong bytes. Without --globoff a real curl would read '[' ']' '{' '}' in URL as a pattern.
+while [ $# -gt 1 ]; do [ "$1" = --output ] && out=$2; [ "$1" = --globoff ] && globoff=1; shift; done
+[ -n "$globoff" ] || { echo "curl without --globoff" >&2; exit 2; }
 printf '%s' "$1" > "$FETCH_LOG"
 printf 'not the model' > "$out"
 """

@@ -136,7 +136,7 @@ in
           devices = [ "nvidia.com/gpu=all" ];
           extraConfig = {
             Container = {
-              HealthCmd = "curl -fsS http://127.0.0.1:8080/health >/dev/null";
+              HealthCmd = "curl --globoff -fsS http://127.0.0.1:8080/health >/dev/null";
               HealthInterval = "10s";
               HealthTimeout = "5s";
               HealthRetries = "5";
@@ -282,7 +282,7 @@ in
                 ];
               };
               Container = {
-                HealthCmd = "curl -fsS http://127.0.0.1:3000/health >/dev/null";
+                HealthCmd = "curl --globoff -fsS http://127.0.0.1:3000/health >/dev/null";
                 HealthInterval = "10s";
                 HealthTimeout = "5s";
                 HealthRetries = "5";

@@ -120,7 +120,7 @@ in
           exec = "--model \"/srv/models/50%%'s-weights/tiny.gguf\" --host 0.0.0.0 --port 8080 --ctx-size 2048";
           extraConfig = {
             Container = {
-              HealthCmd = "curl -fsS http://127.0.0.1:8080/health >/dev/null";
+              HealthCmd = "curl --globoff -fsS http://127.0.0.1:8080/health >/dev/null";
               HealthInterval = "10s";
               HealthTimeout = "5s";
               HealthRetries = "5";
@@ -259,7 +259,7 @@ in
                 After = [ "podman-edge-containers-llama-cpp.service" ];
               };
               Container = {
-                HealthCmd = "curl -fsS http://127.0.0.1:8080/health >/dev/null";
+                HealthCmd = "curl --globoff -fsS http://127.0.0.1:8080/health >/dev/null";
                 HealthInterval = "10s";
                 HealthTimeout = "5s";
                 HealthRetries = "5";

@@ -94,7 +94,7 @@ _stackgen_mirrors_probe() {
   _stackgen_mirrors_endpoints | (
     while read -r _r _k _p _u; do
       {
-        _t=$(curl -sS -o /dev/null -w '%{http_code} %{time_total}' --max-time "${STACKGEN_MIRRORS_TIMEOUT:-5}" \
+        _t=$(curl --globoff -sS -o /dev/null -w '%{http_code} %{time_total}' --max-time "${STACKGEN_MIRRORS_TIMEOUT:-5}" \
           --connect-timeout "${STACKGEN_MIRRORS_TIMEOUT:-5}" --max-filesize 1048576 --max-redirs 3 -L "$_p" 2>/dev/null)
         case "$_t" in
           "200 "*) printf '%s %s 0 %s %s\n' "$_r" "$_k" "$(printf '%s' "${_t#200 }" | awk '{ printf "%d", $1 * 1000 }')" "$_u" ;;

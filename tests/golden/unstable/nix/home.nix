@@ -70,7 +70,7 @@ in
           devices = [ "nvidia.com/gpu=all" ];
           extraConfig = {
             Container = {
-              HealthCmd = "curl -fsS http://127.0.0.1:8080/health >/dev/null";
+              HealthCmd = "curl --globoff -fsS http://127.0.0.1:8080/health >/dev/null";
               HealthInterval = "10s";
               HealthTimeout = "5s";
               HealthRetries = "5";
@@ -109,7 +109,7 @@ in
                 ];
               };
               Container = {
-                HealthCmd = "curl -fsS http://127.0.0.1:8088/health >/dev/null";
+                HealthCmd = "curl --globoff -fsS http://127.0.0.1:8088/health >/dev/null";
                 HealthInterval = "10s";
                 HealthTimeout = "5s";
                 HealthRetries = "5";
