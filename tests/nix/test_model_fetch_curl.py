@@ -73,6 +73,7 @@ def test_an_ipv6_literal_host_from_the_spec_is_fetched(tmp_path, nix, nixpkgs_li
             [
                 "version: 1",
                 "name: fetch",
+                "nixpkgs: nixos-26.05",  # options/units.nix derives 26.05's units
                 "systems: [x86_64-linux]",
                 "services:",
                 f"  llama-cpp: {{model: {yaml_str(str(target))}, model_url: {yaml_str(server.url + '/m.gguf')}, model_sha256: {SHA}}}",
