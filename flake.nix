@@ -41,7 +41,9 @@
       );
 
       nixosModules = import ./modules/nixos;
-      homeManagerModules = import ./modules/home;
+      homeModules = import ./modules/home;
+      # home-manager's older name for the same output.
+      homeManagerModules = self.homeModules;
 
       checks = forAllSystems (
         system: pkgs: {

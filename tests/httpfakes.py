@@ -102,8 +102,9 @@ class Handler(BaseHTTPRequestHandler):
 class FakeServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, routes: dict[str, Route]):
-        super().__init__(("127.0.0.1", 0), Handler)
+    def __init__(self, routes: dict[str, Route], host: str = "127.0.0.1"):
+        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        super().__init__((host, 0), Handler)
         self.routes = routes
         self.requests: list[tuple[str, str, bytes]] = []
         self.stopping = threading.Event()
@@ -113,7 +114,8 @@ class FakeServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        host = self.server_address[0]
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.server_address[1]}"
 
     @property
     def port(self) -> int:
@@ -121,8 +123,9 @@ class FakeServer(ThreadingHTTPServer):
 
 
 @contextlib.contextmanager
-def serve(routes: dict[str, Route]):
-    server = FakeServer(routes)
+def serve(routes: dict[str, Route], host: str = "127.0.0.1"):
+    """A FakeServer on `host` ("::1" for IPv6 loopback), serving in a thread."""
+    server = FakeServer(routes, host)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
@@ -221,33 +224,32 @@ class Measured:
 
 def run_measured(args: list[str], *, limit_s: float = 60, env: dict | None = None) -> Measured:
     """`python -m stackgen ARGS` in a child process: its exit code, output, wall time and peak
-    resident memory (from wait4, for this child alone). The child's address space is capped
-    at 2 GiB, so a reader that does not bound what it reads fails fast instead of filling the
-    machine; `limit_s` kills a child that hangs (and fails the test)."""
+    resident memory, measured by tests/measure_child.py apart from pytest's own (see there).
+    The child's address space is capped at 2 GiB, so a reader that does not bound what it
+    reads fails fast instead of filling the machine; `limit_s` kills a child that hangs (and
+    fails the test)."""
     import os
-    import resource
+    import signal
     import subprocess
     import sys
     import tempfile
     import time
+    from pathlib import Path
 
-    def cap() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
-
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    measure = Path(__file__).with_name("measure_child.py")
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "report"
         started = time.monotonic()
-        proc = subprocess.Popen([sys.executable, "-m", "stackgen", *args], stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, preexec_fn=cap)
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() - started > limit_s:
-                proc.kill()
-                os.wait4(proc.pid, 0)
-                raise AssertionError(f"stackgen {' '.join(args)} still ran after {limit_s}s")
-            time.sleep(0.02)
+        proc = subprocess.Popen([sys.executable, str(measure), str(report), *args], stdout=out, stderr=err,
+                                stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        try:
+            proc.wait(timeout=limit_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise AssertionError(f"stackgen {' '.join(args)} still ran after {limit_s}s") from None
         seconds = time.monotonic() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
+        code, peak_kib = (int(x) for x in report.read_text().split())
         out.seek(0)
         err.seek(0)
-        return Measured(proc.returncode, out.read().decode(errors="replace"), err.read().decode(errors="replace"), seconds, usage.ru_maxrss / 1024)
+        return Measured(code, out.read().decode(errors="replace"), err.read().decode(errors="replace"), seconds, peak_kib / 1024)

@@ -35,6 +35,17 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
 
+# The CUDA loader test's wheels (tests/nix/loader-wheels.txt, hash-pinned, linux x86_64 only):
+# one pip call per line (two versions of one package never resolve together); pip keeps files
+# already downloaded, so a second run fetches nothing.
+if [ "$(uname -m)" = x86_64 ]; then
+  grep -v '^#' tests/nix/loader-wheels.txt | while IFS= read -r requirement; do
+    .venv/bin/python -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
+      --platform manylinux2014_x86_64 --python-version 3.11 --require-hashes \
+      -r <(printf '%s\n' "$requirement") -d .venv/wheels
+  done
+fi
+
 # Podman 5's quadlet generator (checks the Quadlet units) and docker-compose 2.x (checks
 # compose.yaml strictly) from Debian 13: both link only against libc and run on Debian 12.
 # They are downloaded with a private apt configuration (the system's sources, lists and

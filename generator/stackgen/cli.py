@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .errors import StackError
+from .errors import StackError, printable
 
 TARGET_NAMES = ("devshell", "nixos", "home-manager", "compose", "quadlet", "mirrors")
 SPEC_ARG = click.argument("spec", default="stack.yaml", type=click.Path(dir_okay=False, path_type=Path))
@@ -77,6 +77,7 @@ def validate(spec: Path) -> None:
     from .spec import load_spec
 
     loaded = load_spec(spec, str(spec))
+    _warn(loaded)
     click.echo(f"{spec}: ok ({loaded.name}: {_count(len(loaded.services), 'service')}, targets {', '.join(loaded.targets)})")
 
 
@@ -98,13 +99,18 @@ def render(spec: Path | None, out_dir: Path | None, check: bool, show_diff: bool
 
     if check and force:
         raise click.UsageError("--check writes nothing, so --force has no meaning with it")
+    recorded = False
     if spec is None:
         spec, recorded = _spec_here(out_dir)
         if recorded and out_dir is None:
             out_dir = Path(".")  # the tree that recorded it
     out_dir = out_dir if out_dir is not None else _default_output(spec)
-    raw = safeio.read_spec_bytes(spec, str(spec), safeio.MAX_SPEC_BYTES)  # once: it may be a pipe
-    key = _render_key(raw) if only is None and not show_diff and not force else None
+    # once: it may be a pipe; a spec the tree's state names must be a regular file (never a FIFO)
+    raw = safeio.read_spec_bytes(spec, str(spec), safeio.MAX_SPEC_BYTES, regular_only=recorded)
+    from .branches import may_warn
+
+    # The up-to-date shortcut loads no spec, so a spec that may warn takes the full path.
+    key = _render_key(raw) if only is None and not show_diff and not force and not may_warn(raw) else None
     unchanged = write.up_to_date(out_dir, key) if key else None
     if unchanged is not None:  # the last full render of this spec, by this stackgen, is on disk
         click.echo(f"{out_dir}: up to date ({unchanged} files)" if check else f"{out_dir}: 0 written, {unchanged} unchanged, 0 removed")
@@ -115,6 +121,7 @@ def render(spec: Path | None, out_dir: Path | None, check: bool, show_diff: bool
     from .spec.model import NIX_TARGETS
 
     loaded = load_spec(spec, str(spec), raw)
+    _warn(loaded)
     if only is not None and only not in loaded.targets:
         raise StackError(_not_a_target(spec, only, loaded.targets))
     files = render_tree(loaded, only)
@@ -179,7 +186,7 @@ def _spec_here(out_dir: Path | None) -> tuple[Path, bool]:
     if recorded is None:
         return default, False  # reading it reports "no such spec file"
     spec = Path(os.path.normpath(tree / recorded))
-    click.echo(f"spec: {spec} (recorded in {tree / write.STATE_PATH})", err=True)
+    click.echo(f"spec: {printable_word(str(spec))} (recorded in {printable_word(str(tree / write.STATE_PATH))})", err=True)
     return spec, True
 
 
@@ -209,6 +216,12 @@ def _out_of_date(plan, out_dir: Path) -> str:
         " 'stackgen render --diff' shows the changes, and 'stackgen render --force' writes them,"
         " keeping each edited file as <file>.orig"
     )
+
+
+def _warn(loaded) -> None:
+    """The spec's warnings (an ending nixpkgs release), on stderr: they stop nothing."""
+    for problem in loaded.warnings:
+        click.echo(problem.format(), err=True)
 
 
 def _default_output(spec: Path) -> Path:
@@ -244,14 +257,12 @@ def _report(plan, *, dry: bool) -> None:
         if c.action == "unchanged":
             continue
         note = f"  ({c.reason})" if c.reason else ""
-        click.echo(f"  {labels[c.action]:<8} {c.path}{note}")
+        click.echo(f"  {labels[c.action]:<8} {printable(c.path)}{note}")
 
 
 def printable_word(path: str) -> str:
     """A path as a shell word a user can paste (quoted when it needs to be), never raw controls."""
     import shlex
-
-    from .errors import printable
 
     return shlex.quote(printable(path))
 

@@ -77,6 +77,7 @@ class Problem:
     col: int | None = None  # 1-based
     source_line: str | None = None
     hint: str | None = None
+    level: str = "error"  # or "warning": printed the same way, and stops nothing
 
     def format(self) -> str:
         where = ""
@@ -87,7 +88,7 @@ class Problem:
                 if self.col is not None:
                     where += f":{self.col}"
             where += ": "
-        out = [f"{printable(where)}error: {_clip(self.message)}"]
+        out = [f"{printable(where)}{self.level}: {_clip(self.message)}"]
         if self.source_line is not None and self.line is not None:
             gutter = f"{self.line:>5} | "
             text, col = _window(self.source_line, self.col)

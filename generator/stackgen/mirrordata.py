@@ -17,7 +17,21 @@ CHINA_NIX = (
     "https://mirrors.ustc.edu.cn/nix-channels/store",
     "https://mirror.sjtu.edu.cn/nix-channels/store",
     "https://mirror.nju.edu.cn/nix-channels/store",
+    # Beijing Foreign Studies University, run by TUNA's people: the same tree as TUNA, on
+    # other hosts, for when TUNA is overloaded (https://mirrors.bfsu.edu.cn/help/nix-channels/).
+    "https://mirrors.bfsu.edu.cn/nix-channels/store",
 )
+# Flake inputs that do not go through GitHub (`mirrors.flake_inputs: mirror`). TUNA serves
+# each channel's nixexprs.tar.xz, which holds nixpkgs' flake.nix (a tarball flake input, as
+# `https://channels.nixos.org/<branch>/nixexprs.tar.xz` is), and a git mirror of home-manager.
+GITHUB_INPUTS = {
+    "nixpkgs": "github:NixOS/nixpkgs/{branch}",
+    "home-manager": "github:nix-community/home-manager/{branch}",
+}
+CHINA_INPUTS = {
+    "nixpkgs": "https://mirrors.tuna.tsinghua.edu.cn/nix-channels/{branch}/nixexprs.tar.xz",
+    "home-manager": "git+https://mirrors.tuna.tsinghua.edu.cn/git/home-manager.git?ref={branch}",
+}
 CHINA_PYPI = (
     "https://pypi.tuna.tsinghua.edu.cn/simple",
     "https://mirrors.aliyun.com/pypi/simple/",
@@ -51,25 +65,39 @@ def probe_endpoints(spec: Spec) -> list[tuple[str, str, str]]:
     return out
 
 
+def flake_inputs(spec: Spec) -> dict[str, str]:
+    """The flake input URL of nixpkgs and home-manager, from GitHub or the China mirror."""
+    table = CHINA_INPUTS if spec.mirrors.flake_inputs == "mirror" else GITHUB_INPUTS
+    return {
+        "nixpkgs": table["nixpkgs"].format(branch=spec.nixpkgs),
+        "home-manager": table["home-manager"].format(branch=spec.branch.home_manager),
+    }
+
+
 def nix_caches(spec: Spec) -> list[NixCache]:
-    """Extra substituters, in priority order: region mirrors, the spec's own, the CUDA cache."""
+    """Extra substituters, in priority order: region mirrors, the spec's own, the CUDA cache.
+    A URL listed twice keeps its first place and any key given for it (a built-in mirror
+    has none of its own, so a key the spec gives for that URL must survive the merge)."""
+    merged: dict[str, NixCache] = {}
+    for cache in _all_caches(spec):
+        first = merged.get(cache.url)
+        merged[cache.url] = cache if first is None else NixCache(cache.url, first.key or cache.key)
+    return list(merged.values())
+
+
+def _all_caches(spec: Spec) -> list[NixCache]:
     caches: list[NixCache] = []
     if spec.mirrors.region == "china":
         caches += [NixCache(url) for url in CHINA_NIX]
     caches += list(spec.mirrors.nix)
     if spec.gpu.nvidia:
         caches.append(CUDA_CACHE)
-    seen: set[str] = set()
-    unique = []
-    for cache in caches:
-        if cache.url not in seen:
-            seen.add(cache.url)
-            unique.append(cache)
-    return unique
+    return caches
 
 
 def nix_keys(spec: Spec) -> list[str]:
-    return sorted({c.key for c in nix_caches(spec) if c.key})
+    """Every key given for any listed cache, even two keys for one URL (a key rotation)."""
+    return sorted({c.key for c in _all_caches(spec) if c.key})
 
 
 def pypi_index(spec: Spec) -> str | None:

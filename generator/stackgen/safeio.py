@@ -46,12 +46,14 @@ def kind_of(mode: int) -> str:
     return "a regular file" if stat.S_ISREG(mode) else "not a regular file"
 
 
-def open_regular(name: str | os.PathLike, *, dir_fd: int | None = None) -> tuple[int, os.stat_result]:
+def open_regular(name: str | os.PathLike, *, dir_fd: int | None = None, follow: bool = False) -> tuple[int, os.stat_result]:
     """An fd of the regular file `name` (relative to `dir_fd`) and its fstat; the caller closes it.
+    `follow` follows a symbolic link (a file the user named, not one in a tree stackgen
+    writes); what it leads to must still be a regular file.
 
     Raises FileNotFoundError, NotADirectoryError, NotRegularFile, or another OSError."""
     try:
-        fd = os.open(name, OPEN_FLAGS, dir_fd=dir_fd)
+        fd = os.open(name, OPEN_FLAGS & ~os.O_NOFOLLOW if follow else OPEN_FLAGS, dir_fd=dir_fd)
     except OSError as exc:
         if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a symbolic link
             raise NotRegularFile(os.fspath(name), "a symbolic link") from None
@@ -92,7 +94,7 @@ def read_regular(name: str | os.PathLike, *, dir_fd: int | None = None, limit: i
         os.close(fd)
 
 
-def read_spec_bytes(path: str | os.PathLike, display: str, limit: int) -> bytes:
+def read_spec_bytes(path: str | os.PathLike, display: str, limit: int, *, regular_only: bool = False) -> bytes:
     """The spec's bytes, read once and at most `limit` + 1 of them (the caller judges the size).
 
     Unlike the writer's reads this follows links and reads pipes: a spec named on the
@@ -101,8 +103,14 @@ def read_spec_bytes(path: str | os.PathLike, display: str, limit: int) -> bytes:
     from .errors import Problem, StackError
 
     try:
+        if regular_only:  # a path named by data (a state file), not by the user: no FIFO, no device
+            return read_regular(path, limit=limit + 1)
         with open(path, "rb") as fh:
             return fh.read(limit + 1)
+    except NotRegularFile as exc:
+        raise StackError(Problem(f"{display} is {exc.kind}, not a spec file")) from None
+    except TooLarge:
+        raise StackError(Problem(f"{display} is larger than {limit // 1024} KiB; a stack spec is a small text file", file=display)) from None
     except FileNotFoundError:
         raise StackError(Problem(f"no such spec file: {display}", hint="create one with 'stackgen init'")) from None
     except IsADirectoryError:

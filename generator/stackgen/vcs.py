@@ -27,8 +27,10 @@ def untracked(folder: Path, paths: list[str]) -> list[str] | None:
         return []
     try:
         proc = subprocess.run(
-            ["git", "-C", str(folder), "ls-files", "-z", "--others", "--", *paths],
+            # The tree's own git config is data: core.fsmonitor there would run a command.
+            ["git", "-c", "core.fsmonitor=false", "-C", str(folder), "ls-files", "-z", "--others", "--", *paths],
             capture_output=True, timeout=GIT_TIMEOUT, stdin=subprocess.DEVNULL,
+            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0"},
         )
     except (OSError, subprocess.TimeoutExpired):
         return None

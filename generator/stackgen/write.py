@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -51,7 +52,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 from . import __version__, safeio
-from .errors import Problem, StackError
+from .errors import Problem, StackError, printable
+from .outputs import is_output
 
 if TYPE_CHECKING:  # the plan needs only .path/.text/.target; reading state needs no Jinja2
     from .render import Rendered
@@ -345,13 +347,13 @@ def _parse_state(raw: bytes) -> dict:
     _check_type(state, "stackgen", str, "the file")
     _check_type(state, "incomplete", bool, "the file")
     _check_type(state, "spec", str, "the file")
-    if "spec" in state and (not state["spec"] or len(state["spec"]) > MAX_SPEC_PATH or "\x00" in state["spec"]):
+    if "spec" in state and not _spec_path_ok(state["spec"]):
         raise ValueError("a malformed spec path")
     if "render_key" in state and not _is_hash(state["render_key"]):
         raise ValueError("a malformed render_key")
     for rel, entry in state["files"].items():
-        if not _clean_rel(rel) or rel.split("/")[0] == STATE_DIR:
-            raise ValueError(f"it lists the path {rel!r}, which stackgen never writes")
+        if not _clean_rel(rel) or not rel.isprintable() or not is_output(rel):
+            raise ValueError(f"it lists the path {printable(rel)!r}, which stackgen never writes")
         _check_entry(rel, entry)
     return state
 
@@ -793,6 +795,16 @@ def _mode_of(dir_fd: int, name: str, default: int) -> int:
         return stat.S_IMODE(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode) & 0o777
     except FileNotFoundError:
         return default
+
+
+def _spec_path_ok(spec: str) -> bool:
+    """A recorded spec: a relative path (`../` steps, then clean parts) to a .yaml/.yml file,
+    printable, of bounded length; never absolute, never a device or /proc path."""
+    if not spec or len(spec) > MAX_SPEC_PATH or not spec.isprintable() or not spec.endswith((".yaml", ".yml")):
+        return False
+    parts = spec.split("/")
+    ups = len(parts) - len(list(itertools.dropwhile(lambda p: p == "..", parts)))
+    return _clean_rel("/".join(parts[ups:]))
 
 
 def _clean_rel(rel: object) -> bool:

@@ -47,7 +47,7 @@ case "$1" in
 esac
 """
 CURL = """#!/bin/sh
-# `curl -fsS URL` as the healthchecks use it
+# `curl --globoff -fsS URL` as the healthchecks use it
 for url; do :; done
 exec wget -q -O- "$url"
 """

@@ -20,13 +20,29 @@ HERE = Path(__file__).parent
 EXPECTED = HERE / "expected"
 CASES = golden_cases()
 MODULES = {"nixos": "nix/nixos.nix", "home": "nix/home.nix"}
-BRANCH = {"nixos-26.05": "26.05", "nixos-unstable": "unstable"}
+# nixpkgs branch -> the suffix of its option mirrors in tests/nix/options/
+BRANCH = {"nixos-26.05": "26.05", "nixos-26.11": "26.11", "nixos-unstable": "unstable"}
 
 
-def rendered(case: str, tmp_path: Path) -> tuple[dict[str, str], str]:
-    files = render_spec(CASES[case], tmp_path)
-    branch = "nixos-unstable" if "nixpkgs: nixos-unstable" in CASES[case].read_text() else "nixos-26.05"
-    return files, BRANCH[branch]
+def mirror_of(case: str, kind: str = "nixos") -> str:
+    """The option mirror for the branch a golden case's spec names."""
+    from stackgen.spec import load_spec
+
+    return f"{kind}-{BRANCH[load_spec(CASES[case], CASES[case].name).nixpkgs]}.nix"
+
+
+def render_on(case: str, branch: str, out: Path) -> None:
+    """Render a golden case as if its spec said `nixpkgs: <branch>`, so that every case is
+    checked against the option shapes of every branch."""
+    from dataclasses import replace
+
+    from stackgen import write
+    from stackgen.render import render_tree
+    from stackgen.spec import load_spec
+
+    spec = load_spec(CASES[case], CASES[case].name)
+    spec = replace(spec, nixpkgs=branch, systems=tuple(s for s in spec.systems if s != "x86_64-darwin"))
+    write.apply(write.plan(out, render_tree(spec), spec.source_sha256))
 
 
 def module_cases() -> list[tuple[str, str]]:
@@ -94,12 +110,21 @@ def test_reference_stack_nixos_properties(tmp_path, nix):
     assert "CREATE EXTENSION IF NOT EXISTS vector" in cfg["systemd"]["services"]["stackgen-postgres-setup"]["script"]
 
 
+def load_host(kind: str, case: str = "cpu-only") -> str:
+    from stackgen.spec import load_spec
+
+    return load_spec(CASES[case], CASES[case].name).services[kind].host
+
+
 def test_exposed_services_open_the_firewall_and_secrets_are_wired(tmp_path, nix):
     render_spec(CASES["cpu-only"], tmp_path)
     cfg = stub_eval(nix, tmp_path / MODULES["nixos"])
     services = cfg["services"]
     assert cfg["networking"]["firewall"]["allowedTCPPorts"] == [5432, 6333, 6334]
     assert services["redis"]["servers"]["cpu-box"]["openFirewall"] is True
+    # PostgreSQL listens on the spec's address only (enableTCPIP alone would take every interface)
+    assert services["postgresql"]["enableTCPIP"] is True
+    assert services["postgresql"]["settings"]["listen_addresses"] == load_host("postgres")
     assert services["redis"]["servers"]["cpu-box"]["requirePassFile"] == "/run/secrets/redis-password"
     assert "openFirewall" not in services["ollama"]  # loopback stays closed
     assert "hardware" not in cfg and "package" not in services["ollama"]  # CPU only: no GPU wiring
@@ -143,7 +168,7 @@ def test_home_module_containers(tmp_path, nix):
     assert webui["environment"]["OLLAMA_BASE_URL"] == "http://127.0.0.1:11434"
     assert webui["environment"]["OPENAI_API_BASE_URL"] == "http://127.0.0.1:8080/v1"  # llama.cpp's published port
     assert webui["extraConfig"]["Unit"]["Requires"] == ["ollama.service", "podman-ai-stack-llama-cpp.service"]
-    assert webui["extraConfig"]["Container"]["HealthCmd"] == "curl -fsS http://127.0.0.1:3000/health >/dev/null"
+    assert webui["extraConfig"]["Container"]["HealthCmd"] == "curl --globoff -fsS http://127.0.0.1:3000/health >/dev/null"
 
 
 # Password and environment files with the characters systemd would expand.
@@ -228,11 +253,13 @@ def real_eval(nix, lib: Path, mirror: str, module: Path, check: bool = True):
     return nix("--eval", "--strict", "--json", "-E", expr, check=check)
 
 
+@pytest.mark.parametrize("branch", sorted(BRANCH))
 @pytest.mark.parametrize("case,kind", module_cases())
-def test_module_typechecks_against_nixpkgs_options(case, kind, tmp_path, nix, nixpkgs_lib):
-    _, branch = rendered(case, tmp_path)
-    got = json.loads(real_eval(nix, nixpkgs_lib, f"{kind}-{branch}.nix", tmp_path / MODULES[kind]).stdout)
+def test_module_typechecks_against_nixpkgs_options(case, kind, branch, tmp_path, nix, nixpkgs_lib):
+    render_on(case, branch, tmp_path)
+    got = json.loads(real_eval(nix, nixpkgs_lib, f"{kind}-{BRANCH[branch]}.nix", tmp_path / MODULES[kind]).stdout)
     assert got["failedAssertions"] == []
+    assert got["unfreeExtensions"] == []  # nixpkgs would refuse to build them
     if case == "unstable" and kind == "nixos":  # its GGUF download has no sha256
         assert got["warnings"] == ["stackgen.modelFetch.files.llama-cpp has no sha256: https://example.org/model.gguf is downloaded unverified"]
     else:
@@ -240,9 +267,9 @@ def test_module_typechecks_against_nixpkgs_options(case, kind, tmp_path, nix, ni
 
 
 BREAKAGES = {
-    "a port as a string": ("port = 11434;", 'port = "11434";', "is not of type `16 bit unsigned integer"),
-    "a model that is not a string": ('loadModels = [ "llama3.2:3b"', "loadModels = [ 3", "is not of type `string'"),
-    "an option nixpkgs does not have": ("enable = true;", "enable = true; acceleration = \"cuda\";", "does not exist"),
+    "a port as a string": ("port = mkDefault 11434;", 'port = mkDefault "11434";', "is not of type `16 bit unsigned integer"),
+    "a model that is not a string": ('loadModels = mkDefault [ "llama3.2:3b"', "loadModels = mkDefault [ 3", "is not of type `string'"),
+    "an option nixpkgs does not have": ("enable = mkDefault true;", "enable = mkDefault true; acceleration = \"cuda\";", "does not exist"),
     "a secret as a Nix path": ("default = null;", "default = ./secret;", "is not of type `null or string matching"),
 }
 
@@ -255,17 +282,20 @@ def test_real_evaluation_rejects_a_broken_module(what, tmp_path, nix, nixpkgs_li
     text = module.read_text()
     assert old in text
     module.write_text(text.replace(old, new, 1))
-    proc = real_eval(nix, nixpkgs_lib, "nixos-26.05.nix", module, check=False)
+    proc = real_eval(nix, nixpkgs_lib, mirror_of("ai-stack"), module, check=False)
     assert proc.returncode != 0
     assert message in proc.stderr
 
 
-@pytest.mark.parametrize("case,mirror,message", [
-    ("ai-stack", "nixos-unstable.nix", "The option `services.llama-cpp.extraFlags' does not exist"),
-    ("unstable", "nixos-26.05.nix", "The option `services.llama-cpp.settings' does not exist"),
+@pytest.mark.parametrize("rendered_for,mirror,message", [
+    ("nixos-26.05", "nixos-26.11.nix", "The option `services.llama-cpp.extraFlags' does not exist"),
+    ("nixos-26.05", "nixos-unstable.nix", "The option `services.llama-cpp.extraFlags' does not exist"),
+    ("nixos-26.11", "nixos-26.05.nix", "The option `services.llama-cpp.settings' does not exist"),
+    ("nixos-unstable", "nixos-26.05.nix", "The option `services.llama-cpp.settings' does not exist"),
 ])
-def test_options_are_keyed_on_the_branch(case, mirror, message, tmp_path, nix, nixpkgs_lib):
-    render_spec(CASES[case], tmp_path)
+def test_options_are_keyed_on_the_branch(rendered_for, mirror, message, tmp_path, nix, nixpkgs_lib):
+    """The mirrors really differ: a module rendered for one branch fails on the other's shapes."""
+    render_on("ai-stack", rendered_for, tmp_path)
     proc = real_eval(nix, nixpkgs_lib, mirror, tmp_path / MODULES["nixos"], check=False)
     assert proc.returncode != 0 and message in proc.stderr
 
@@ -275,7 +305,7 @@ def test_missing_driver_fails_the_toolkit_assertion(tmp_path, nix, nixpkgs_lib):
     render_spec(CASES["ai-stack"], tmp_path)
     module = tmp_path / "nix/modules/nixos/nvidia.nix"
     module.write_text(module.read_text().replace('services.xserver.videoDrivers = [ "nvidia" ];', ""))
-    got = json.loads(real_eval(nix, nixpkgs_lib, "nixos-26.05.nix", tmp_path / MODULES["nixos"]).stdout)
+    got = json.loads(real_eval(nix, nixpkgs_lib, mirror_of("ai-stack"), tmp_path / MODULES["nixos"]).stdout)
     assert got["failedAssertions"] == ["`nvidia-container-toolkit` requires nvidia drivers: add \"nvidia\" to `services.xserver.videoDrivers`"]
 
 
@@ -284,6 +314,19 @@ def test_users_override_the_gpu_defaults(tmp_path, nix, nixpkgs_lib):
     render_spec(CASES["ai-stack"], tmp_path)
     wrapper = tmp_path / "with-override.nix"
     wrapper.write_text(f"{{ imports = [ {tmp_path / MODULES['nixos']} ]; stackgen.nvidia.open = false; stackgen.nvidia.containerToolkit = false; }}\n")
-    proc = real_eval(nix, nixpkgs_lib, "nixos-26.05.nix", wrapper, check=False)
+    proc = real_eval(nix, nixpkgs_lib, mirror_of("ai-stack"), wrapper, check=False)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["failedAssertions"] == []
+
+
+@pytest.mark.parametrize("host, listen", [("::1", "[::1]"), ("::", "[::]"), ("fe80::1%eth0", "[fe80::1%%eth0]"), ("127.0.0.1", "127.0.0.1")])
+def test_ollama_ipv6_hosts_are_bracketed_for_ollama_host(host, listen, tmp_path, nix):
+    """nixpkgs and home-manager write OLLAMA_HOST=<host>:<port>; Ollama splits it with Go's
+    net.SplitHostPort, which needs an IPv6 address in brackets ("::1:11434" fails to listen)."""
+    from conftest import render_text
+
+    targets = "[nixos]" if "%" in host else "[nixos, home-manager]"  # home-manager refuses a zone
+    render_text(f'version: 1\nname: v6\ntargets: {targets}\nservices:\n  ollama: {{host: "{host}"}}\n', tmp_path)
+    assert stub_eval(nix, tmp_path / MODULES["nixos"])["services"]["ollama"]["host"] == listen
+    if "%" not in host:
+        assert stub_eval(nix, tmp_path / MODULES["home"])["services"]["ollama"]["host"] == listen

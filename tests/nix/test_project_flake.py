@@ -69,7 +69,8 @@ def test_flake_outputs_evaluate(nixpkgs_lib, tmp_path):
     subprocess.run(["git", "init", "-q"], cwd=src, check=True)
     subprocess.run(["git", "add", "-A"], cwd=src, check=True)
     override = ["--no-write-lock-file", "--override-input", "nixpkgs", f"path:{nixpkgs_lib.parent if nixpkgs_lib.name == 'lib' else nixpkgs_lib}"]
-    for attr, want in (("packages", ["aarch64-darwin", "aarch64-linux", "x86_64-darwin", "x86_64-linux"]), ("nixosModules", None), ("homeManagerModules", None)):
+    modules = {"nixosModules": ["default", "model-fetch", "nvidia"], "homeModules": ["default", "ollama-models"], "homeManagerModules": ["default", "ollama-models"]}
+    for attr, want in (("packages", ["aarch64-darwin", "aarch64-linux", "x86_64-darwin", "x86_64-linux"]), *modules.items()):
         proc = subprocess.run(
             ["nix", "eval", "--json", *override, f"{src}#{attr}", "--apply", "builtins.attrNames"], capture_output=True, text=True, env=env
         )
@@ -77,3 +78,22 @@ def test_flake_outputs_evaluate(nixpkgs_lib, tmp_path):
         names = json.loads(proc.stdout)
         if want is not None:
             assert names == want
+
+
+OPTIONS = ROOT / "tests" / "nix" / "options"
+
+
+@pytest.mark.parametrize("kind,mirror,settings", [
+    ("nixos", "nixos-26.11.nix", 'stackgen.nvidia.enable = true; stackgen.modelFetch.files.m = { url = "https://example.org/m.gguf"; sha256 = null; path = "/srv/m.gguf"; requiredBy = [ "x.service" ]; };'),
+    ("home", "home-26.11.nix", 'services.ollama.enable = true; stackgen.ollamaModels = [ "llama3.2:3b" ];'),
+])
+def test_exported_default_module_evaluates(kind, mirror, settings, tmp_path, nix, nixpkgs_lib):
+    """`default` of the exported modules, switched on, type-checks with nixpkgs' lib.evalModules
+    against the option mirrors (what a user's configuration imports from this flake)."""
+    user = tmp_path / "user.nix"
+    user.write_text(f"{{ imports = [ (import {ROOT}/modules/{kind}).default ]; {settings} }}\n")
+    got = nix("--eval", "--strict", "--json", "-E", f"import {OPTIONS}/eval.nix {{ lib = import {nixpkgs_lib}; mirror = {OPTIONS}/{mirror}; module = {user}; }}")
+    result = json.loads(got.stdout)
+    assert result["failedAssertions"] == []
+    if kind == "nixos":
+        assert result["warnings"] == ["stackgen.modelFetch.files.m has no sha256: https://example.org/m.gguf is downloaded unverified"]

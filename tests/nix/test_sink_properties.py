@@ -50,6 +50,7 @@ def nixos_spec(hf: str, url: str, model: str, secrets: dict[str, str], host: str
             "version: 1",
             "name: sinks",
             "systems: [x86_64-linux]",
+            "nixpkgs: nixos-26.05",  # options/units.nix derives 26.05's units (llama-cpp extraFlags)
             "mirrors:",
             f"  huggingface: {yaml_str(hf)}",
             "services:",
@@ -170,7 +171,8 @@ def test_nixos_units_carry_hostile_values_exactly(hf_path, url_path, model, secr
     fetch = parsed["stackgen-fetch-llama-cpp"]
     assert fetch["Description"] == [f"Fetch {model}"]
     assert env("ollama")["HF_ENDPOINT"] == hf
-    assert env("ollama")["OLLAMA_HOST"] == f"{host}:11434"
+    # Ollama splits OLLAMA_HOST with Go's net.SplitHostPort: an IPv6 address in brackets
+    assert env("ollama")["OLLAMA_HOST"] == (f"[{host}]:11434" if ":" in host else f"{host}:11434")
     assert env("open-webui")["HF_ENDPOINT"] == hf
     assert env("open-webui")["OLLAMA_BASE_URL"] == spec.services["ollama"].local_url
     assert command_line(parsed["open-webui"])[1:] == ["serve", "--host", host, "--port", "3000"]
@@ -194,8 +196,10 @@ def bash() -> str:
 
 
 FAKE_CURL = """#!/bin/sh
-# curl --fail --location --retry 5 --continue-at - --output FILE URL: FILE gets the wrong bytes
-while [ $# -gt 1 ]; do [ "$1" = --output ] && out=$2; shift; done
+# curl --globoff --fail --location --retry 5 --continue-at - --output FILE URL: FILE gets the
+# wrong bytes. Without --globoff a real curl would read '[' ']' '{' '}' in URL as a pattern.
+while [ $# -gt 1 ]; do [ "$1" = --output ] && out=$2; [ "$1" = --globoff ] && globoff=1; shift; done
+[ -n "$globoff" ] || { echo "curl without --globoff" >&2; exit 2; }
 printf '%s' "$1" > "$FETCH_LOG"
 printf 'not the model' > "$out"
 """
@@ -252,7 +256,7 @@ def test_home_session_variables_source_to_the_spec_values(pypi_path, hf_path, tm
     pypi, hf = f"https://pypi.example.org/{pypi_path}", f"https://hf.example.org/{hf_path}"
     tree = tmp_path_factory.mktemp("home")
     render_text(
-        f"version: 1\nname: hm\nmirrors:\n  pypi: {yaml_str(pypi)}\n  huggingface: {yaml_str(hf)}\n"
+        f"version: 1\nname: hm\nnixpkgs: nixos-26.05\nmirrors:\n  pypi: {yaml_str(pypi)}\n  huggingface: {yaml_str(hf)}\n"
         "services:\n  ollama: {}\ntargets: [home-manager]\n",
         tree,
     )
@@ -290,7 +294,7 @@ def test_substituters_reach_nix_config_whole(caches, tmp_path_factory, nix, nixp
     tree = tmp_path_factory.mktemp("caches")
     key = "k-1:" + "A" * 43 + "="
     items = "".join(f"\n    - {{url: {yaml_str(url)}, key: {yaml_str(key)}}}" for url in caches)
-    render_text(f"version: 1\nname: caches\nmirrors:\n  nix:{items}\ntargets: [mirrors, nixos]\n", tree)
+    render_text(f"version: 1\nname: caches\nnixpkgs: nixos-26.05\nmirrors:\n  nix:{items}\ntargets: [mirrors, nixos]\n", tree)
     nix_bin = require_tool("nix", "nix show-config reads NIX_CONFIG as Nix does")
 
     def shown(config: str) -> dict:

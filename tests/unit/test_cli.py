@@ -25,7 +25,7 @@ def run(*args: str):
 def test_validate_ok(project):
     result = run("validate")
     assert result.exit_code == 0
-    assert result.output.startswith("stack.yaml: ok (ai-stack: 6 services")
+    assert result.stdout.startswith("stack.yaml: ok (ai-stack: 6 services")  # the 26.05 warning is on stderr
 
 
 def test_missing_spec_is_exit_1(tmp_path, monkeypatch):
@@ -123,3 +123,31 @@ def test_help_and_version():
     assert run("--help").exit_code == 0
     result = run("--version")
     assert result.exit_code == 0 and "stackgen, version" in result.output
+
+
+def test_an_ending_branch_warns_and_renders(tmp_path, monkeypatch):
+    """nixos-26.05: a warning on stderr, located at the key, and the render goes on."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "stack.yaml").write_text("version: 1\nname: old\nnixpkgs: nixos-26.05\ntargets: [devshell]\n")
+    warning = (
+        "stack.yaml:3:10: warning: nixpkgs nixos-26.05 reaches its end of life on 2026-12-31: no security fixes after that\n"
+        "    3 | nixpkgs: nixos-26.05\n"
+        "      |          ^\n"
+        "  hint: move to nixpkgs: nixos-26.11 (check the option changes in the README's NixOS section)\n"
+    )
+    for args in (["validate"], ["render"]):
+        result = run(*args)
+        assert result.exit_code == 0, result.output
+        assert result.stderr == warning
+    assert "github:NixOS/nixpkgs/nixos-26.05" in (tmp_path / "flake.nix").read_text()
+
+
+@pytest.mark.parametrize("branch", ["", "nixpkgs: nixos-26.11\n", "nixpkgs: nixos-unstable\n"])
+def test_supported_branches_do_not_warn(branch, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "stack.yaml").write_text(f"version: 1\nname: new\n{branch}targets: [devshell]\n")
+    for args in (["validate"], ["render"]):
+        result = run(*args)
+        assert result.exit_code == 0 and result.stderr == "", result.output
+    want = branch.removeprefix("nixpkgs: ").strip() or "nixos-26.11"  # the default
+    assert f"github:NixOS/nixpkgs/{want}" in (tmp_path / "flake.nix").read_text()

@@ -337,7 +337,7 @@ def test_open_webui_on_the_host_network_reaches_its_peers_where_the_host_does():
     assert webui.env["HOST"] == "0.0.0.0" and webui.env["PORT"] == "8088"
     assert webui.env["OLLAMA_BASE_URL"] == "http://127.0.0.1:11434"
     assert webui.env["OPENAI_API_BASE_URL"] == "http://127.0.0.1:8080/v1"
-    assert webui.health.command == "curl -fsS http://127.0.0.1:8088/health >/dev/null"
+    assert webui.health.command == "curl --globoff -fsS http://127.0.0.1:8088/health >/dev/null"
     assert not plan["llama-cpp"].host_network and plan["llama-cpp"].ports == (("127.0.0.1", 8080, 8080),)
     with pytest.raises(AssertionError):
         containers.plan(spec, peer=lambda kind: kind, host_network=("ollama",))

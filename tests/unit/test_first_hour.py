@@ -112,7 +112,10 @@ def test_diff_exits_1_when_something_would_change_and_0_when_nothing_would(tmp_p
 
 
 def test_a_closed_pipe_ends_diff_quietly(tmp_path):
-    shutil.copy(EXAMPLES / "ai-stack.yaml", tmp_path / "stack.yaml")
+    # the reference stack on the default branch: nothing else (no end-of-life warning) on stderr
+    text = (EXAMPLES / "ai-stack.yaml").read_text()
+    assert "nixpkgs: nixos-26.05\n" in text
+    (tmp_path / "stack.yaml").write_text(text.replace("nixpkgs: nixos-26.05\n", ""))
     read_end, write_end = os.pipe()
     os.close(read_end)  # the reader is gone before the first byte: every write meets EPIPE
     try:
@@ -159,3 +162,94 @@ def test_render_in_a_git_work_tree_names_the_untracked_flake_files(tmp_path):
     plain.mkdir()
     shutil.copy(EXAMPLES / "minimal.yaml", plain / "stack.yaml")
     assert "note:" not in stackgen("render", cwd=plain).stderr
+
+
+# --- a hostile tree: its state file and git config are data (found by review) ----------------
+
+import json
+
+
+def rendered_tree(tmp_path: Path) -> Path:
+    shutil.copy(EXAMPLES / "minimal.yaml", tmp_path / "stack.yaml")
+    assert stackgen("render", cwd=tmp_path).returncode == 0
+    return tmp_path
+
+
+def with_state(tree: Path, **changes) -> None:
+    path = tree / ".stackgen" / "state.json"
+    state = json.loads(path.read_text())
+    for key, value in changes.items():
+        if key == "files":
+            state["files"].update(value)
+        else:
+            state[key] = value
+    path.write_text(json.dumps(state))
+
+
+def test_a_state_entry_outside_the_rendered_folders_is_refused_and_nothing_is_removed(tmp_path):
+    from stackgen import write
+
+    tree = rendered_tree(tmp_path)
+    (tree / ".git").mkdir()
+    (tree / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    targets = {}
+    for rel in (".git/HEAD", "stack.yaml"):
+        data = (tree / rel).read_bytes()
+        targets[rel] = {"sha256": write.sha256(data), "target": "devshell", "spec_sha256": "0" * 64, "stackgen": "0.1.0"}
+    with_state(tree, files=targets)
+    result = stackgen("render", cwd=tree)
+    assert result.returncode == 1
+    assert "state.json is damaged (it lists the path '.git/HEAD', which stackgen never writes)" in result.stderr
+    assert (tree / ".git" / "HEAD").read_text() == "ref: refs/heads/main\n" and (tree / "stack.yaml").exists()
+
+
+def test_every_rendered_path_lies_under_an_output_root():
+    from conftest import golden_cases
+    from stackgen.outputs import is_output
+    from stackgen.render import render_tree
+    from stackgen.spec import load_spec
+
+    for name, spec in golden_cases().items():
+        paths = [f.path for f in render_tree(load_spec(spec, spec.name))]
+        assert paths and all(is_output(p) for p in paths), (name, [p for p in paths if not is_output(p)])
+
+
+def test_a_recorded_spec_is_a_relative_yaml_path_and_a_regular_file(tmp_path):
+    tree = rendered_tree(tmp_path)
+    (tree / "stack.yaml").rename(tree / "s.yaml")
+    for hostile in ("/etc/shadow", "../../../../etc/passwd", "a/../../b.yaml", "x\x1b]0;T\x07.yaml"):
+        with_state(tree, spec=hostile)
+        result = stackgen("render", "--check", cwd=tree)
+        assert result.returncode == 1, hostile
+        assert "is damaged (a malformed spec path)" in result.stderr and "\x1b" not in result.stderr + result.stdout
+    os.mkfifo(tree / "f.yaml")
+    with_state(tree, spec="f.yaml")
+    result = stackgen("render", "--check", cwd=tree)  # a FIFO is refused at once (the call has a deadline)
+    assert result.returncode == 1
+    assert "error: f.yaml is a FIFO, not a spec file" in result.stderr, result.stderr
+
+
+def test_control_characters_in_state_paths_are_refused_not_printed(tmp_path):
+    tree = rendered_tree(tmp_path)
+    rel = "nix/gone\x1b]0;PWNED\x07"
+    with_state(tree, files={rel: {"sha256": "0" * 64, "target": "devshell", "spec_sha256": "0" * 64, "stackgen": "0.1.0"}})
+    result = stackgen("render", cwd=tree)
+    assert result.returncode == 1
+    assert "\x1b" not in result.stdout + result.stderr and "\\x1b" in result.stderr
+
+
+def test_the_trees_git_config_runs_nothing(tmp_path):
+    if shutil.which("git") is None:
+        import pytest
+
+        pytest.skip("git is not installed")
+    project = tmp_path / "proj"
+    project.mkdir()
+    git("init", "-q", cwd=project)
+    marker = tmp_path / "ran"
+    git("config", "core.fsmonitor", f"echo ran >> {marker}; false", cwd=project)
+    shutil.copy(EXAMPLES / "minimal.yaml", project / "stack.yaml")
+    result = stackgen("render", cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert "git add flake.nix" in result.stderr  # the check still ran
+    assert not marker.exists()

@@ -16,7 +16,10 @@ from stackgen.cli import cli
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
-    shutil.copy(EXAMPLES / "ai-stack.yaml", tmp_path / "stack.yaml")
+    # On the default branch: a spec naming nixos-26.05 warns, so it never takes the shortcut.
+    text = (EXAMPLES / "ai-stack.yaml").read_text()
+    assert "nixpkgs: nixos-26.05\n" in text
+    (tmp_path / "stack.yaml").write_text(text.replace("nixpkgs: nixos-26.05\n", ""))
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("STACKGEN_NO_CACHE", raising=False)
     return tmp_path
@@ -41,6 +44,15 @@ def test_unchanged_render_and_check_take_the_shortcut(project, monkeypatch):
     assert again.exit_code == 0 and again.output == f".: 0 written, {count} unchanged, 0 removed\n"
     check = run("render", "--check")
     assert check.exit_code == 0 and check.output == f".: up to date ({count} files)\n"
+
+
+def test_a_warning_is_printed_on_every_render(project, monkeypatch):
+    shutil.copy(EXAMPLES / "ai-stack.yaml", project / "stack.yaml")  # nixos-26.05
+    first = run("render")
+    assert first.exit_code == 0 and "warning: nixpkgs nixos-26.05 reaches its end of life" in first.stderr
+    again = run("render")
+    assert again.exit_code == 0 and again.stderr == first.stderr
+    assert again.stdout.startswith(".: 0 written, ")  # nothing rewritten
 
 
 def test_same_output_as_the_full_pipeline(project, monkeypatch):

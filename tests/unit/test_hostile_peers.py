@@ -14,6 +14,8 @@ import socket
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from httpfakes import flood, free_port, gzip_bomb, js, no_proxy, run_measured, serve, tcp_serve, text  # noqa: F401 (fixture)
 from stackgen.cli import cli
@@ -148,6 +150,96 @@ def test_mirrors_reads_are_bounded(tmp_path):
     assert results["/slow"]["error"] == "timed out after 2s"
     assert results["/moved"]["ok"] and results["/moved"]["detail"] == "StoreDir /nix/store, priority 40"
     assert_bounded(got, 2)
+
+
+# A JSON string that never ends, of escaped quotes: a nesting check that retried its string
+# pattern from every '"' spent quadratic CPU on it (80 KiB: 39 s), synchronously, where no
+# --timeout could cancel it.
+ESCAPED_QUOTES = '"' + '\\"' * 500_000  # 1,000,001 bytes: under the 1 MiB body bound
+ESCAPED_QUOTES_LINE = '"' + '\\"' * 32_000  # under the 64 KiB line bound
+
+
+def test_json_of_escaped_quotes_is_refused_within_the_timeout(tmp_path):
+    hostile = text(200, ESCAPED_QUOTES, "application/json")
+    tags_ok = js(200, {"models": []})
+    pull = lambda h: h.flood(ESCAPED_QUOTES_LINE.encode() + b"\n", b"\n")  # noqa: E731
+    with serve({"GET /api/version": hostile, "GET /api/tags": hostile, "POST /api/pull": hostile}) as bad, serve(
+        {"GET /api/tags": tags_ok, "POST /api/pull": pull}
+    ) as streaming:
+        status_spec = write_spec(tmp_path, {"ollama": f"port: {bad.port}"})
+        status = run_measured(["status", status_spec, "--json", "--timeout", "1"], limit_s=20)
+        (tmp_path / "tags").mkdir()
+        tags_spec = write_spec(tmp_path / "tags", {"ollama": f'port: {bad.port}, models: ["m:1b"]'})
+        tags = run_measured(["models", "pull", tags_spec, "--timeout", "1"], limit_s=20)
+        (tmp_path / "line").mkdir()
+        line_spec = write_spec(tmp_path / "line", {"ollama": f'port: {streaming.port}, models: ["m:1b"]'})
+        line = run_measured(["models", "pull", line_spec, "--timeout", "1"], limit_s=20)
+    assert status.returncode == tags.returncode == line.returncode == 1, (status, tags, line)
+    detail = json.loads(status.stdout)["services"][0]["detail"]
+    assert detail == f"ollama at 127.0.0.1:{bad.port} sent a GET /api/version answer that is not JSON"
+    assert f"ollama at 127.0.0.1:{bad.port} sent a GET /api/tags answer that is not JSON; start it" in tags.stderr
+    assert f"m:1b: FAILED: ollama at 127.0.0.1:{streaming.port} sent a progress line that is not JSON\n" in line.stderr
+    for got in (status, tags, line):
+        assert_bounded(got, 1)
+        assert_clean(got.stdout, got.stderr)
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        '"' + '\\"' * (1 << 19),  # the reported one
+        '"' * (1 << 20),
+        '"' + "\\" * (1 << 20),
+        '"a' * (1 << 19),
+        '"\\' * (1 << 19),
+        '\\"[' * (1 << 18),
+        "[" + '"' + "\\\\\\" * (1 << 18),
+    ],
+    ids=["escaped-quotes", "quotes", "backslashes", "quote-letter", "quote-backslash", "backslash-quote-bracket", "open-string-of-escapes"],
+)
+def test_nesting_is_measured_in_linear_time(hostile):
+    import signal
+    import time
+
+    from stackgen.net import _depth
+
+    def too_slow(*_):  # the regex engine checks for signals: a quadratic scan is cut off here
+        raise AssertionError("the nesting check ran for 5s: it is not linear in the size of the answer")
+
+    previous = signal.signal(signal.SIGALRM, too_slow)
+    signal.setitimer(signal.ITIMER_REAL, 5)
+    try:
+        started = time.process_time()
+        _depth(hostile)
+        spent = time.process_time() - started
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert spent < 0.5, f"the nesting check took {spent:.2f}s of CPU for 1 MiB: it is not linear"
+
+
+def _reference_depth(value) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_reference_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_reference_depth, value), default=0)
+    return 0
+
+
+_json_text = st.text(alphabet=st.sampled_from('[]{}"\\ab\n\x00\u2028'), max_size=12)
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | _json_text,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_json_text, inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@given(_json_values, st.booleans())
+def test_nesting_is_measured_outside_strings(value, ascii_only):
+    """Brackets, quotes and backslashes inside strings (escaped either way) never count."""
+    from stackgen.net import _depth
+
+    assert _depth(json.dumps(value, ensure_ascii=ascii_only)) == _reference_depth(value)
 
 
 # -- terminal escapes from peers ----------------------------------------------------------------

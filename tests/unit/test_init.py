@@ -149,3 +149,10 @@ def test_a_broken_pyproject_is_a_warning_not_a_failure(tmp_path):
     assert "warning: pyproject.toml is not valid TOML" in result.stderr
     assert "\x1b" not in result.output  # terminal escapes from the file are never printed raw
     assert load_spec(tmp_path / "stack.yaml").name == _name_for(tmp_path / "stack.yaml")  # the folder's name
+
+
+def test_a_huge_version_number_is_unreadable_not_a_traceback(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\nrequires-python = ">=3.' + "1" * 5000 + '"\n')
+    result = init_in(tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "could not be read; check the version" in (tmp_path / "stack.yaml").read_text()

@@ -101,6 +101,41 @@ def test_auto_keeps_global_when_nothing_answers(tmp_path, offline_curl_env):
     assert proc.stdout.splitlines()[-1] == "status=0 [unset] [unset]"
 
 
+def test_an_ipv6_literal_mirror_is_probed(tmp_path, offline_curl_env):
+    routes = {
+        "GET /nix/nix-cache-info": text(200, CACHE_INFO),
+        "GET /simple/pip/": text(200, "pip-24.0.tar.gz"),
+        "GET /hf/openai-community/gpt2/resolve/main/config.json": text(200, "{}"),
+    }
+    with serve(routes, host="::1") as server:
+        assert server.url.startswith("http://[::1]:")
+        script = render_mirrors(tmp_path, server.url)
+        proc = run(f'source "{script}" test', offline_curl_env)
+        probed = sorted(path for _, path, _ in server.requests)
+    assert probed == sorted(routes_paths(routes)), proc.stdout + proc.stderr
+    ours = [ln for ln in proc.stdout.splitlines() if server.url in ln]
+    assert len(ours) == 3 and all(" ms  " in ln for ln in ours), proc.stdout
+
+
+def test_the_probe_never_reads_a_url_as_a_curl_pattern(tmp_path, offline_curl_env):
+    """Validation keeps '[' ']' out of every URL but an IP-literal host and '{' '}' out of all;
+    the probe's curl still gets --globoff, so a URL with them is fetched once, as written."""
+    import shlex
+
+    wanted = "/x[1-3]{a,b}/simple/pip/"
+    with serve({f"GET {wanted}": text(200, "pip-24.0.tar.gz")}) as server:
+        script = render_mirrors(tmp_path, server.url)
+        rendered = script.read_text()
+        probe = f" {server.url}/simple/pip/ "
+        assert rendered.count(probe) == 1
+        script.write_text(rendered.replace(probe, f" {shlex.quote(server.url + wanted)} "))
+        proc = run(f'source "{script}" test', offline_curl_env)
+        probed = [path for _, path, _ in server.requests if path.startswith("/x")]  # not the nix and hf probes
+    assert probed == [wanted], "curl expanded the URL as a pattern"
+    row = next(ln for ln in proc.stdout.splitlines() if f"{server.url}/simple" in ln)
+    assert " ms  " in row, proc.stdout + proc.stderr
+
+
 def fake_curl(tmp_path: Path, answers: dict[str, str]) -> dict[str, str]:
     """A curl stand-in: prints the -w answer ("200 0.080") for the URL, from a table."""
     bindir = tmp_path / "fakebin"

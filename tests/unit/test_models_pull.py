@@ -13,7 +13,7 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from httpfakes import free_port, js, no_proxy, serve  # noqa: F401 (fixture)
+from httpfakes import free_port, js, no_proxy, run_measured, serve  # noqa: F401 (fixture)
 from stackgen.cli import cli
 from stackgen.commands.models import Progress
 
@@ -161,6 +161,50 @@ def test_gguf_existing_file_with_another_checksum(tmp_path, files):
     assert result.exit_code == 1
     assert "exists but its sha256 is" in result.stderr and "remove it to download again" in result.stderr
     assert target.read_bytes() == b"something else"
+
+
+SLACK_S = 4  # interpreter start-up on a busy 2-core CI machine
+
+
+@pytest.mark.parametrize("sha", [GGUF_SHA, None], ids=["sha256", "no-sha256"])
+@pytest.mark.parametrize("kind", ["fifo", "device", "link-to-device", "directory"])
+def test_a_model_path_that_is_not_a_regular_file_is_refused_at_once(tmp_path, kind, sha):
+    """A FIFO at the model path blocked the open (waiting for a writer) and /dev/zero was hashed
+    forever, past --timeout: neither is a model file."""
+    import os
+    from pathlib import Path
+
+    target = tmp_path / "models" / "m.gguf"
+    target.parent.mkdir()
+    what = {"fifo": "a FIFO", "directory": "a directory"}.get(kind, "a character device")
+    if kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "device":
+        target = Path("/dev/zero")
+    elif kind == "link-to-device":
+        target.symlink_to("/dev/zero")
+    else:
+        target.mkdir()
+    got = run_measured(["models", "pull", spec(tmp_path, model=target, url=f"http://127.0.0.1:{free_port()}/m.gguf", sha=sha), "--timeout", "2", "--idle-timeout", "1"], limit_s=20)
+    assert got.returncode == 1, got
+    assert f"{target.name}: FAILED: {target} is {what}, not a regular file; a model must be a file\n" in got.stderr
+    assert got.seconds < 2 + SLACK_S
+    assert "Traceback" not in got.stderr
+
+
+def test_hashing_a_present_model_ends_at_the_timeout(tmp_path):
+    """The present file's sha256 is computed under --timeout (in a thread that stops when the
+    deadline passes): a 64 GiB file (sparse: it takes no disk) would take a minute to hash."""
+    import os
+
+    target = tmp_path / "big.gguf"
+    with open(target, "wb") as fh:
+        fh.truncate(64 << 30)
+    assert os.stat(target).st_blocks < 64, "this filesystem does not keep the file sparse"
+    got = run_measured(["models", "pull", spec(tmp_path, model=target, url=f"http://127.0.0.1:{free_port()}/m.gguf", sha=GGUF_SHA), "--timeout", "1"], limit_s=30)
+    assert got.returncode == 1, got
+    assert f"big.gguf: FAILED: checking the sha256 of {target}: gave up: the whole pull may take at most 1s (--timeout)\n" in got.stderr
+    assert 1 <= got.seconds < 1 + SLACK_S
 
 
 def test_gguf_404(tmp_path, files):

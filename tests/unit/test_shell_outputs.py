@@ -154,7 +154,8 @@ def test_china_then_global_restores_the_shell_exactly(mirrors_sh):
     assert (
         "NIX_CONFIG=experimental-features = nix-command flakes\n"
         "extra-substituters = https://mirrors.tuna.tsinghua.edu.cn/nix-channels/store https://mirrors.ustc.edu.cn/nix-channels/store "
-        "https://mirror.sjtu.edu.cn/nix-channels/store https://mirror.nju.edu.cn/nix-channels/store https://cache.example.org\n"
+        "https://mirror.sjtu.edu.cn/nix-channels/store https://mirror.nju.edu.cn/nix-channels/store "
+        "https://mirrors.bfsu.edu.cn/nix-channels/store https://cache.example.org\n"
         "extra-trusted-public-keys = cache.example.org-1:" + "A" * 43 + "=\n"
     ) in out
     assert "UV=https://pypi.tuna.tsinghua.edu.cn/simple\n" in out

@@ -352,13 +352,13 @@ def test_a_state_entry_through_a_symlink_never_touches_the_outside(project, tmp_
     outside = tmp_path_factory.mktemp("outside")
     (outside / "notes").write_text("precious\n")
     (outside / ".notes.abcd1234.tmp").write_text("precious too\n")  # what the old sweep took for its temp file
-    (project / "link").symlink_to(outside)
     assert run("render").exit_code == 0
+    (project / "env" / "link").symlink_to(outside)  # inside a folder stackgen renders into
     recorded = state(project)["files"]
-    write_state(project, {**recorded, "link/notes": entry(target, b"precious\n")})
+    write_state(project, {**recorded, "env/link/notes": entry(target, b"precious\n")})
     result = run("render", "--only", "mirrors")
     if target == "mirrors":
-        assert result.exit_code == 1 and "link is a symbolic link" in result.stderr, result.output
+        assert result.exit_code == 1 and "env/link is a symbolic link" in result.stderr, result.output
     else:
         assert result.exit_code == 0, result.output
     assert tree(outside) == {"notes": b"precious\n", ".notes.abcd1234.tmp": b"precious too\n"}

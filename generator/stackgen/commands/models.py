@@ -177,7 +177,7 @@ async def fetch_gguf(http, url: str, target: Path, sha256: str | None, limits: L
     label = target.name
     try:
         if target.exists():
-            return _check_present(target, label, sha256)
+            return await _check_present(target, label, sha256, limits)
         target.parent.mkdir(parents=True, exist_ok=True)
         sweep_parts(target)
         part, out = new_part(target)
@@ -212,11 +212,29 @@ class _Failed(Exception):
     """A download that arrived but is wrong (its checksum)."""
 
 
-def _check_present(target: Path, label: str, sha256: str | None) -> str:
+class _Stopped(Exception):
+    """A hash given up because its deadline passed."""
+
+
+async def _check_present(target: Path, label: str, sha256: str | None, limits: Limits) -> str:
+    import asyncio
+
+    from ..safeio import NotRegularFile
+
+    try:
+        got = await _sha256_within(target, limits.deadline) if sha256 is not None else _require_regular(target)
+    except asyncio.TimeoutError as exc:  # before OSError: since Python 3.11 it is the builtin TimeoutError, an OSError
+        click.echo(f"{label}: FAILED: checking the sha256 of {target}: {limits.why(exc)}", err=True)
+        return "failed"
+    except NotRegularFile as exc:
+        click.echo(f"{label}: FAILED: {target} is {exc.kind}, not a regular file; a model must be a file", err=True)
+        return "failed"
+    except OSError as exc:
+        click.echo(f"{label}: FAILED: cannot read {target}: {exc.strerror or exc}", err=True)
+        return "failed"
     if sha256 is None:
         click.echo(f"{label}: already present at {target}")
         return "present"
-    got = _sha256_of(target)
     if got == sha256:
         click.echo(f"{label}: already present at {target} (sha256 ok)")
         return "present"
@@ -303,12 +321,44 @@ def _same_file(name: str, fd: int) -> bool:
     return (here.st_dev, here.st_ino) == (held.st_dev, held.st_ino)
 
 
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(CHUNK), b""):
+def _require_regular(path: Path) -> None:
+    """NotRegularFile unless `path` (or what its symbolic link leads to) is a regular file."""
+    from ..safeio import open_regular
+
+    fd, _ = open_regular(path, follow=True)  # O_NONBLOCK: a FIFO does not wait for a writer
+    os.close(fd)
+
+
+async def _sha256_within(path: Path, deadline: "net.Deadline") -> str:
+    """The sha256 of the regular file `path`, computed in a worker thread under `deadline`: a
+    large file (or a slow disk) cannot hold the command past --timeout. When the deadline
+    passes, the thread is told to stop after its current chunk (asyncio.run waits for it)."""
+    import asyncio
+    import threading
+
+    stop = threading.Event()
+    try:
+        return await deadline.run(asyncio.to_thread(_sha256_of, path, stop))
+    finally:
+        stop.set()
+
+
+def _sha256_of(path: Path, stop: "threading.Event") -> str:
+    """Hash a regular file only: opened without blocking (a FIFO would wait for a writer
+    forever) and judged by fstat of the descriptor (a device such as /dev/zero never ends)."""
+    from ..safeio import open_regular
+
+    fd, _ = open_regular(path, follow=True)
+    try:
+        digest = hashlib.sha256()
+        while not stop.is_set():
+            chunk = os.read(fd, CHUNK)
+            if not chunk:
+                return digest.hexdigest()
             digest.update(chunk)
-    return digest.hexdigest()
+        raise _Stopped  # nobody waits for this result any more
+    finally:
+        os.close(fd)
 
 
 class Progress:

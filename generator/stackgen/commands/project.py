@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import shown
 from ..spec.model import PYTHON_VERSIONS
 
 MAX_BYTES = 1 << 20
@@ -26,7 +27,7 @@ GPU_PACKAGES = frozenset({
 })
 
 _NAME = re.compile(r"\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)")
-_CLAUSE = re.compile(r"\s*(~=|===|==|!=|<=|>=|<|>|\^|~)?\s*([0-9]+(?:\.[0-9]+)*)(\.\*)?\s*")
+_CLAUSE = re.compile(r"\s*(~=|===|==|!=|<=|>=|<|>|\^|~)?\s*([0-9]{1,9}(?:\.[0-9]{1,9}){0,5})(\.\*)?\s*")
 
 
 @dataclass
@@ -76,7 +77,7 @@ def choose_python(project: Project) -> tuple[str, str | None]:
     if project.requires_python is None:
         return DEFAULT_PYTHON, None
     allowed = allowed_versions(project.requires_python)
-    source = f"{project.requires_from}: requires-python {project.requires_python!r}"
+    source = f"{project.requires_from}: requires-python '{shown(project.requires_python, 60)}'"
     if allowed is None:
         return DEFAULT_PYTHON, f"{source} could not be read; check the version"
     if not allowed:

@@ -97,7 +97,7 @@ def health_command(probe: tuple, port: int | None) -> str:
     kind, arg = probe
     if kind == "http":
         url = shlex.quote(f"http://127.0.0.1:{port}{arg}")
-        return f"wget -q -O /dev/null {url} || curl -fsS -o /dev/null {url}"
+        return f"wget -q -O /dev/null {url} || curl --globoff -fsS -o /dev/null {url}"
     if kind == "tcp":
         return f"nc -z 127.0.0.1 {port} || bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port}'"
     return shlex.join(arg)

@@ -63,7 +63,7 @@ class LlamaCpp(Kind):
         model_dir = model.rsplit("/", 1)[0] or "/"
         return base(
             svc, self,
-            Health("curl -fsS http://127.0.0.1:8080/health >/dev/null", start_period="300s"),
+            Health("curl --globoff -fsS http://127.0.0.1:8080/health >/dev/null", start_period="300s"),
             binds=((model_dir, model_dir),),
             env=mirror_env(spec, hf=True),
             command=tuple(args),

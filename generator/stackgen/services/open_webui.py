@@ -51,7 +51,7 @@ class OpenWebui(Kind):
         key = secret(svc, "secret_key_file")
         return base(
             svc, self,
-            Health(f"curl -fsS {url}/health >/dev/null", start_period="120s"),
+            Health(f"curl --globoff -fsS {url}/health >/dev/null", start_period="120s"),
             secrets=(key,) if key else (),
             command=with_environment_file(key, COMMAND),
             env=env,

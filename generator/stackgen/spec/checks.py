@@ -8,6 +8,7 @@ so every error of a spec is reported at once.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any, Callable, Iterable
 
 from ..errors import Problem, did_you_mean, shown
@@ -29,10 +30,15 @@ class Collector:
     def __init__(self, doc: Document):
         self.doc = doc
         self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []
 
     def error(self, path: tuple, message: str, hint: str | None = None, *, at_key: bool = False) -> object:
         self.problems.append(self.doc.problem(path, message, hint, at_key=at_key))
         return INVALID
+
+    def warning(self, path: tuple, message: str, hint: str | None = None) -> None:
+        """Something the user should know that stops nothing (the CLI prints it to stderr)."""
+        self.warnings.append(replace(self.doc.problem(path, message, hint), level="warning"))
 
     def raw(self, path: tuple) -> str | None:
         return self.doc.scalars.get(path)
@@ -226,7 +232,8 @@ def listof(item: Checker, *, unique: bool = True, min_len: int = 0, max_len: int
 # What a URL may hold unencoded (RFC 3986: unreserved, gen-delims but '#' and '?', sub-delims
 # but "'"), and '%' only as the start of a %XX escape. Everything else (spaces, quotes,
 # backslashes, backticks, braces, '#' that nix.conf reads as a comment, non-ASCII) must be
-# percent-encoded: a URL that holds it unencoded is refused rather than guessed at.
+# percent-encoded: a URL that holds it unencoded is refused rather than guessed at. '[' and ']'
+# pass this test but are then admitted only around an IP-literal host (curl globs them).
 URL_TEXT = re.compile(r"(?:[A-Za-z0-9._~:/@!$&()*+,;=\[\]-]|%[0-9A-Fa-f]{2})*")
 
 
@@ -253,6 +260,13 @@ def url(c: Collector, path: tuple, value: Any) -> Any:
             f"{dotted(path)} {value!r} is not a valid URL: it contains {what}",
             "percent-encode it (a space is %20, '%' itself is %25, non-ASCII text as UTF-8 bytes)",
         )
+    if _brackets_outside_ip_literal(value):
+        # curl (in the model-fetch unit, env/mirrors.sh) expands `x[1-3]` into three URLs
+        return c.error(
+            path,
+            f"{dotted(path)} {value!r} is not a valid URL: '[' and ']' may only enclose an IP address host (http://[::1]:8080/)",
+            "percent-encode them elsewhere: '[' is %5B, ']' is %5D",
+        )
     try:
         parts = urlsplit(value)
         _ = parts.port
@@ -267,6 +281,19 @@ def url(c: Collector, path: tuple, value: Any) -> Any:
             "secrets never go in the spec; configure the credentials outside it (netrc, a secrets file)",
         )
     return value
+
+
+def _brackets_outside_ip_literal(value: str) -> bool:
+    """Whether '[' or ']' appear anywhere but around an IP-literal host (RFC 3986 3.2.2: the
+    only place they may stand unencoded). Judged before urlsplit, whose own complaint about a
+    bracket in a host differs between Python releases; '?' and '#' are already refused, so
+    the authority ends at the first '/'."""
+    _, scheme_sep, rest = value.partition("://")
+    authority, _, path = (rest if scheme_sep else value).partition("/")
+    host = authority.rpartition("@")[2]
+    if host.startswith("["):
+        host = host[host.find("]") + 1 :]  # what follows the literal: ':port' or nothing
+    return any(ch in host + path for ch in "[]")
 
 
 def abspath(c: Collector, path: tuple, value: Any) -> Any:

@@ -248,7 +248,15 @@ def container_checks(c: Collector, services: dict[str, Service], native_ollama: 
     volumes: dict[str, str] = {}
     for name, svc in services.items():
         kind = KINDS[svc.kind]
-        if "%" in svc.host and not (svc.kind == "ollama" and native_ollama):
+        if "%" in svc.host and svc.kind == "ollama" and native_ollama:
+            # home-manager writes the host both into the user unit's Environment= (where `%`
+            # must be doubled) and into the model-pull script (where it must not be)
+            c.error(
+                ("services", name, "host"),
+                f"services.{name}.host {svc.host!r} is a scoped IPv6 address, which home-manager's Ollama cannot listen on",
+                "listen on the address without its %zone or on ::, or drop home-manager from targets",
+            )
+        elif "%" in svc.host:
             # podman (and docker-compose) parse a publish address without a zone: "cannot parse as an IP address"
             c.error(
                 ("services", name, "host"),

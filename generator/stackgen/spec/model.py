@@ -8,10 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..branches import BRANCH_TABLE, BRANCHES, DEFAULT_BRANCH, Branch  # noqa: F401 (re-exported)
+
 ALL_TARGETS = ("devshell", "nixos", "home-manager", "compose", "quadlet", "mirrors")
 NIX_TARGETS = ("devshell", "nixos", "home-manager")
 ALL_SYSTEMS = ("x86_64-linux", "aarch64-linux", "x86_64-darwin", "aarch64-darwin")
-BRANCHES = ("nixos-26.05", "nixos-unstable")
+
+
 PYTHON_VERSIONS = ("3.11", "3.12", "3.13", "3.14")
 CUDA_MAJORS = ("12", "13")
 POSTGRES_VERSIONS = (14, 15, 16, 17, 18)
@@ -40,6 +43,7 @@ class Mirrors:
     nix: tuple[NixCache, ...] = ()
     pypi: str | None = None  # explicit override; see `effective_pypi`
     huggingface: str | None = None
+    flake_inputs: str = "github"  # "mirror": nixpkgs/home-manager flake inputs from a China mirror
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,12 @@ class Service:
         return self.host not in ("127.0.0.1", "::1", "localhost")
 
     @property
+    def host_before_port(self) -> str:
+        """The listen address as it is written before `:port` (OLLAMA_HOST=host:port): an IPv6
+        address in brackets, as Go's net.SplitHostPort needs."""
+        return f"[{self.host}]" if ":" in self.host else self.host
+
+    @property
     def local_url(self) -> str:
         """How a client on the same machine reaches the service: http://<address>:<port>."""
         host = "127.0.0.1" if self.host in ("0.0.0.0", "localhost") else "[::1]" if self.host == "::" else self.host
@@ -121,6 +131,12 @@ class Spec:
     services: dict[str, Service]  # name -> instance, in the order of services.KINDS, then the spec's
     targets: tuple[str, ...]
     source_sha256: str = ""
+    # Problems worth telling that do not stop a render (an ending release): the CLI prints them.
+    warnings: tuple[Any, ...] = ()
+
+    @property
+    def branch(self) -> Branch:
+        return BRANCH_TABLE[self.nixpkgs]
 
     def has(self, kind: str) -> bool:
         """Whether any service of `kind` is declared."""

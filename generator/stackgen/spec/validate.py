@@ -14,7 +14,9 @@ from .loader import Document
 from .model import (
     ALL_SYSTEMS,
     ALL_TARGETS,
+    BRANCH_TABLE,
     BRANCHES,
+    DEFAULT_BRANCH,
     CUDA_MAJORS,
     PYTHON_VERSIONS,
     Gpu,
@@ -36,7 +38,7 @@ ATTR_PATH = re.compile(rf"{ATTR_PART}(\.{ATTR_PART})*")
 CAPABILITY = ck.string(pattern=r"[0-9]{1,2}\.[0-9]{1,2}a?", describe="a CUDA compute capability such as \"8.9\"")
 # Variables the dev shell sets itself; setting them in `env:` would silently fight stackgen.
 MANAGED_ENV = {
-    "LD_LIBRARY_PATH": "the dev shell builds it from the CUDA and manylinux libraries",
+    "LD_LIBRARY_PATH": "the dev shell builds it from the manylinux libraries and the host driver (wheels bring their own CUDA)",
     "PYTHONPATH": "the dev shell unsets it so uv's virtualenv is used",
     "UV_PYTHON": "it is pinned to the Nix python of python.version",
     "UV_PYTHON_DOWNLOADS": "the dev shell sets it to never",
@@ -65,7 +67,7 @@ def validate(doc: Document) -> Spec:
     name = _field(c, data, "name", NAME, None)
     description = _field(c, data, "description", ck.string(max_len=1000, allow_newlines=True), "")
     systems = _field(c, data, "systems", ck.listof(ck.enum(ALL_SYSTEMS), min_len=1), ("x86_64-linux", "aarch64-linux"))
-    nixpkgs = _field(c, data, "nixpkgs", ck.enum(BRANCHES), "nixos-26.05")
+    nixpkgs = _field(c, data, "nixpkgs", ck.enum(BRANCHES), DEFAULT_BRANCH)
     mirrors = _mirrors(c, data.get("mirrors"))
     gpu = _gpu(c, data.get("gpu"))
     python = _python(c, data.get("python"))
@@ -75,6 +77,7 @@ def validate(doc: Document) -> Spec:
     services = instances.services(c, data.get("services"), gpu, () if targets is INVALID else tuple(targets))
 
     _semantics(c, systems, gpu)
+    _branch_semantics(c, nixpkgs, systems)
     if targets is not INVALID and instances.CONTAINER_TARGETS & set(targets):
         instances.container_checks(c, services, native_ollama=not {"compose", "quadlet"} & set(targets))
     if c.problems:
@@ -94,6 +97,7 @@ def validate(doc: Document) -> Spec:
         services=services,
         targets=targets,
         source_sha256=hashlib.sha256(doc.text.encode()).hexdigest(),
+        warnings=tuple(c.warnings),
     )
 
 
@@ -105,14 +109,16 @@ def _field(c: Collector, data: dict, key: str, check: ck.Checker, default: Any, 
 
 def _mirrors(c: Collector, value: Any) -> Mirrors:
     path = ("mirrors",)
-    data = ck.mapping(c, path, value, ("region", "nix", "pypi", "huggingface"))
+    data = ck.mapping(c, path, value, ("region", "nix", "pypi", "huggingface", "flake_inputs"))
     if data is INVALID:
         return Mirrors()
     region = _field(c, data, "region", ck.enum(("global", "china")), "global", path)
     nix = _field(c, data, "nix", ck.listof(_nix_cache), (), path)
     pypi = _field(c, data, "pypi", ck.url, None, path)
     hf = _field(c, data, "huggingface", ck.url, None, path)
-    return Mirrors(region=region, nix=nix if nix is not INVALID else (), pypi=pypi, huggingface=hf)
+    # Where flake.nix takes nixpkgs (and home-manager) from: GitHub is slow or blocked in China.
+    inputs = _field(c, data, "flake_inputs", ck.enum(("mirror", "github")), "mirror" if region == "china" else "github", path)
+    return Mirrors(region=region, nix=nix if nix is not INVALID else (), pypi=pypi, huggingface=hf, flake_inputs=inputs)
 
 
 def _nix_cache(c: Collector, path: tuple, value: Any) -> Any:
@@ -180,3 +186,21 @@ def _semantics(c: Collector, systems: Any, gpu: Gpu) -> None:
             c.error(("gpu", "vendor"), f"gpu.vendor nvidia cannot be used with {', '.join(darwin)}", "remove the darwin systems or set gpu.vendor: none")
     if not gpu.nvidia and gpu.capabilities:
         c.error(("gpu", "capabilities"), "gpu.capabilities is set but gpu.vendor is none", "set gpu.vendor: nvidia")
+
+
+def _branch_semantics(c: Collector, nixpkgs: Any, systems: Any) -> None:
+    if nixpkgs is INVALID:
+        return
+    branch = BRANCH_TABLE[nixpkgs]
+    if not branch.x86_64_darwin and systems is not INVALID and "x86_64-darwin" in systems:
+        c.error(
+            ("systems", list(systems).index("x86_64-darwin")),
+            f"nixpkgs {nixpkgs} does not build for x86_64-darwin (Intel Macs): nixpkgs dropped it after 26.05",
+            "remove x86_64-darwin from systems, or pin nixpkgs: nixos-26.05 (supported until 2026-12-31)",
+        )
+    if branch.end_of_life:
+        c.warning(
+            ("nixpkgs",),
+            f"nixpkgs {nixpkgs} reaches its end of life on {branch.end_of_life}: no security fixes after that",
+            f"move to nixpkgs: {DEFAULT_BRANCH} (check the option changes in the README's NixOS section)",
+        )

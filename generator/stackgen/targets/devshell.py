@@ -22,6 +22,7 @@ def render(spec: Spec, tpl: "Templates") -> dict[str, str]:
             services=", ".join(f"{name} {svc.host}:{svc.port}" for name, svc in spec.services.items() if svc.port is not None),
             start_hints=start_hints(spec),
             connection=connection(spec),
+            toolkit_env=toolkit_env(spec),
         )
     }
     if spec.gpu.nvidia:
@@ -35,6 +36,20 @@ def connection(spec: Spec) -> dict[str, str]:
     from ..services.wiring import native
 
     return {k: v for k, v in native(spec, list(spec.services.values())).items() if k not in spec.env}
+
+
+# The variables through which nvcc users, CMake's FindCUDAToolkit and torch's cpp_extension find
+# the CUDA toolkit of a source build.
+TOOLKIT_ENV = ("CUDA_HOME", "CUDA_PATH", "CUDAToolkit_ROOT")
+
+
+def toolkit_env(spec: Spec) -> list[str]:
+    """The toolkit variables the shell sets: none without an NVIDIA GPU, and none that the
+    spec's `env:` already sets (the user's own toolkit wins; a second definition of the same
+    attribute would not even parse)."""
+    if not spec.gpu.nvidia:
+        return []
+    return [name for name in TOOLKIT_ENV if name not in spec.env]
 
 
 @dataclass(frozen=True)

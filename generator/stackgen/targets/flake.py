@@ -10,10 +10,6 @@ from ..spec.model import Spec
 if TYPE_CHECKING:
     from ..render import Templates
 
-HOME_MANAGER_REFS = {"nixos-26.05": "/release-26.05", "nixos-unstable": ""}
-# system.stateVersion / home.stateVersion of the evaluation checks (the newest release).
-STATE_VERSION = "26.05"
-
 
 def render(spec: Spec, tpl: "Templates") -> dict[str, str]:
     files = {
@@ -22,8 +18,9 @@ def render(spec: Spec, tpl: "Templates") -> dict[str, str]:
             caches=mirrordata.nix_caches(spec),
             keys=mirrordata.nix_keys(spec),
             home_manager="home-manager" in spec.targets,
-            home_manager_ref=HOME_MANAGER_REFS[spec.nixpkgs],
-            state_version=STATE_VERSION,
+            inputs=mirrordata.flake_inputs(spec),
+            # system.stateVersion / home.stateVersion of the evaluation checks
+            state_version=spec.branch.state_version,
         )
     }
     if spec.gpu.nvidia:

@@ -1,7 +1,9 @@
 """The `nixos` target: nix/nixos.nix, a NixOS module that sets nixpkgs' own service options.
 
-Where nixos-26.05 and nixos-unstable differ (see NIXOS-FACTS.md), the spec's `nixpkgs:`
-branch picks the option shape. The reusable modules it imports are copied from modules/nixos/.
+Where the nixpkgs branches differ (see NIXOS-FACTS.md), the spec's `nixpkgs:` branch picks
+the option shape through spec.model.BRANCH_TABLE. Every value a user may want to change is
+set with mkDefault, so their own configuration wins without mkForce. The reusable modules it
+imports are copied from modules/nixos/.
 """
 
 from __future__ import annotations
@@ -13,6 +15,11 @@ from ..spec.model import POSTGRES_EXTENSION_SQL, POSTGRES_PRELOAD, Service, Spec
 # Targets whose containers this host runs through podman, so the module wires CDI for them.
 # (Not spec.validate.CONTAINER_TARGETS, which also counts home-manager for its checks.)
 HOST_CONTAINER_TARGETS = ("compose", "quadlet")
+# postgresqlPackages attribute of each extension where it is not the extension's own name.
+# nixpkgs' `timescaledb` is built with the Timescale License (unfree; `enableUnfree ? true`):
+# NixOS gets the Apache-2.0 build, `timescaledb-apache` (same library, without the TSL features
+# such as compression and continuous aggregates), which no unfree predicate has to admit.
+NIXOS_EXTENSION_PACKAGES = {"timescaledb": "timescaledb-apache"}
 
 
 def render(spec: Spec, tpl: Templates) -> dict[str, str]:
@@ -25,7 +32,7 @@ def render(spec: Spec, tpl: Templates) -> dict[str, str]:
     files = {
         "nix/nixos.nix": tpl(
             "nixos/nixos.nix.j2",
-            unstable=spec.nixpkgs == "nixos-unstable",
+            branch=spec.branch,
             imports=imports,
             caches=mirrordata.nix_caches(spec),
             keys=mirrordata.nix_keys(spec),
@@ -57,7 +64,7 @@ def gpu_layers(svc: Service) -> int | None:
 
 
 def llama_cpp(svc: Service) -> dict:
-    """llama-server flags, as both 26.05's extraFlags and unstable's `settings` keys."""
+    """llama-server flags, as both 26.05's extraFlags and 26.11's `settings` keys."""
     flags: list[tuple[str, int]] = [("ctx-size", svc.context)]
     layers = gpu_layers(svc)
     if layers is not None:
@@ -77,7 +84,7 @@ def postgres(svc: Service) -> dict:
     if "pg_cron" in extensions:
         create.append((cron_db, "pg_cron"))
     return {
-        "extensions": extensions,
+        "packages": [NIXOS_EXTENSION_PACKAGES.get(ext, ext) for ext in extensions],
         "preload": ",".join(e for e in POSTGRES_PRELOAD if e in extensions),
         "cron_db": cron_db if "pg_cron" in extensions else None,
         "create": create,

@@ -11,6 +11,7 @@
       "https://mirrors.ustc.edu.cn/nix-channels/store"
       "https://mirror.sjtu.edu.cn/nix-channels/store"
       "https://mirror.nju.edu.cn/nix-channels/store"
+      "https://mirrors.bfsu.edu.cn/nix-channels/store"
       "https://cache.nixos-cuda.org"
     ];
     extra-trusted-public-keys = [
@@ -18,10 +19,12 @@
     ];
   };
 
+  # From a China mirror (mirrors.flake_inputs: mirror), not GitHub: nixpkgs as the channel's
+  # nixexprs.tar.xz, a flake like the GitHub tree. `nix flake update` fetches the newest.
   inputs = {
-    nixpkgs.url = "github:NixOS/nixpkgs/nixos-26.05";
+    nixpkgs.url = "https://mirrors.tuna.tsinghua.edu.cn/nix-channels/nixos-26.05/nixexprs.tar.xz";
     home-manager = {
-      url = "github:nix-community/home-manager/release-26.05";
+      url = "git+https://mirrors.tuna.tsinghua.edu.cn/git/home-manager.git?ref=release-26.05";
       inputs.nixpkgs.follows = "nixpkgs";
     };
   };
@@ -48,7 +51,9 @@
 
       nixosModules.default = ./nix/nixos.nix;
 
-      homeManagerModules.default = ./nix/home.nix;
+      homeModules.default = ./nix/home.nix;
+      # The name home-manager's own flake used before `homeModules`: kept for older configurations.
+      homeManagerModules.default = self.homeModules.default;
 
       # `nix flake check` builds or evaluates each of these.
       checks = forAllSystems (
@@ -67,7 +72,7 @@
               # plain nixpkgs, as a user's home configuration has: the module sets its own config
               pkgs = nixpkgs.legacyPackages.${system};
               modules = [
-                self.homeManagerModules.default
+                self.homeModules.default
                 {
                   home = {
                     username = "stackgen-check";

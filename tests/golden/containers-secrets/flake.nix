@@ -4,9 +4,9 @@
   description = "edge-containers";
 
   inputs = {
-    nixpkgs.url = "github:NixOS/nixpkgs/nixos-26.05";
+    nixpkgs.url = "github:NixOS/nixpkgs/nixos-26.11";
     home-manager = {
-      url = "github:nix-community/home-manager/release-26.05";
+      url = "github:nix-community/home-manager/release-26.11";
       inputs.nixpkgs.follows = "nixpkgs";
     };
   };
@@ -24,7 +24,9 @@
         };
     in
     {
-      homeManagerModules.default = ./nix/home.nix;
+      homeModules.default = ./nix/home.nix;
+      # The name home-manager's own flake used before `homeModules`: kept for older configurations.
+      homeManagerModules.default = self.homeModules.default;
 
       # `nix flake check` builds or evaluates each of these.
       checks = forAllSystems (
@@ -42,12 +44,12 @@
               # plain nixpkgs, as a user's home configuration has: the module sets its own config
               pkgs = nixpkgs.legacyPackages.${system};
               modules = [
-                self.homeManagerModules.default
+                self.homeModules.default
                 {
                   home = {
                     username = "stackgen-check";
                     homeDirectory = "/home/stackgen-check";
-                    stateVersion = "26.05";
+                    stateVersion = "26.11";
                   };
                 }
               ];

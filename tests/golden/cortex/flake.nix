@@ -4,7 +4,7 @@
   description = "cortex";
 
   inputs = {
-    nixpkgs.url = "github:NixOS/nixpkgs/nixos-26.05";
+    nixpkgs.url = "github:NixOS/nixpkgs/nixos-26.11";
   };
 
   outputs =

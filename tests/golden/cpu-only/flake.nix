@@ -32,7 +32,9 @@
 
       nixosModules.default = ./nix/nixos.nix;
 
-      homeManagerModules.default = ./nix/home.nix;
+      homeModules.default = ./nix/home.nix;
+      # The name home-manager's own flake used before `homeModules`: kept for older configurations.
+      homeManagerModules.default = self.homeModules.default;
 
       # `nix flake check` builds or evaluates each of these.
       checks = forAllSystems (
@@ -51,7 +53,7 @@
               # plain nixpkgs, as a user's home configuration has: the module sets its own config
               pkgs = nixpkgs.legacyPackages.${system};
               modules = [
-                self.homeManagerModules.default
+                self.homeModules.default
                 {
                   home = {
                     username = "stackgen-check";

@@ -19,7 +19,7 @@
   inputs = {
     nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
     home-manager = {
-      url = "github:nix-community/home-manager";
+      url = "github:nix-community/home-manager/master";
       inputs.nixpkgs.follows = "nixpkgs";
     };
   };
@@ -40,7 +40,9 @@
     {
       nixosModules.default = ./nix/nixos.nix;
 
-      homeManagerModules.default = ./nix/home.nix;
+      homeModules.default = ./nix/home.nix;
+      # The name home-manager's own flake used before `homeModules`: kept for older configurations.
+      homeManagerModules.default = self.homeModules.default;
 
       # `nix flake check` builds or evaluates each of these.
       checks = forAllSystems (
@@ -58,12 +60,12 @@
               # plain nixpkgs, as a user's home configuration has: the module sets its own config
               pkgs = nixpkgs.legacyPackages.${system};
               modules = [
-                self.homeManagerModules.default
+                self.homeModules.default
                 {
                   home = {
                     username = "stackgen-check";
                     homeDirectory = "/home/stackgen-check";
-                    stateVersion = "26.05";
+                    stateVersion = "26.11";
                   };
                 }
               ];
@@ -82,7 +84,7 @@
                     device = "none";
                     fsType = "tmpfs";
                   };
-                  system.stateVersion = "26.05";
+                  system.stateVersion = "26.11";
                 }
               ];
             }).config.system.build.toplevel;

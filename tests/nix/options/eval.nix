@@ -29,4 +29,8 @@ builtins.deepSeq [ values postgresExtensions ] {
   failedAssertions = map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
   inherit (config) warnings;
   extensions = map (p: p.name) postgresExtensions;
+  # Unfree extensions: nixpkgs refuses them unless nixpkgs.config's predicate admits them.
+  unfreeExtensions = map (p: p.name) (
+    lib.filter (p: !lib.all (l: l.free or false) (lib.toList p.meta.license)) postgresExtensions
+  );
 }

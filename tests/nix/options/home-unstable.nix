@@ -1,9 +1,2 @@
-# home-manager master (for nixos-unstable): acceleration also accepts "vulkan".
-{ lib, ... }:
-{
-  imports = [ ./home-common.nix ];
-  options.services.ollama.acceleration = lib.mkOption {
-    type = lib.types.nullOr (lib.types.enum [ false "rocm" "cuda" "vulkan" ]);
-    default = null;
-  };
-}
+# home-manager for nixos-unstable: its master branch.
+{ imports = [ ./home-master.nix ]; }

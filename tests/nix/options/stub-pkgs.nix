@@ -12,8 +12,15 @@ let
     meta.mainProgram = name;
     override = _args: drv "${name}-overridden";
   };
+  # Extensions carry a license: `timescaledb` is built under the Timescale License (unfree),
+  # `timescaledb-apache` under Apache-2.0 (pkgs/servers/sql/postgresql/ext/timescaledb.nix);
+  # for the others a free license stands in for each one's own (all free in nixpkgs).
+  extension = license: name: drv name // { meta.license = license; };
   postgresql = version: drv "postgresql-${version}" // {
-    pkgs = lib.genAttrs [ "pgvector" "postgis" "timescaledb" "pg_cron" "pg_repack" "pg_partman" ] drv;
+    pkgs = lib.genAttrs [ "pgvector" "postgis" "pg_cron" "pg_repack" "pg_partman" ] (extension lib.licenses.mit) // {
+      timescaledb = extension lib.licenses.tsl "timescaledb";
+      timescaledb-apache = extension lib.licenses.asl20 "timescaledb-apache";
+    };
   };
 in
 lib.genAttrs [

@@ -10,7 +10,7 @@
   ...
 }:
 let
-  inherit (lib) mkDefault mkIf mkOption types;
+  inherit (lib) mkDefault mkIf mkOption mkOverride types;
   cfg = config.stackgen;
   # A secret is named by its path as a string; a Nix path would copy it into the store.
   secretFile = types.nullOr (types.strMatching "/.+");
@@ -84,6 +84,7 @@ in
         "https://mirrors.ustc.edu.cn/nix-channels/store"
         "https://mirror.sjtu.edu.cn/nix-channels/store"
         "https://mirror.nju.edu.cn/nix-channels/store"
+        "https://mirrors.bfsu.edu.cn/nix-channels/store"
         "https://cache.nixos-cuda.org"
       ];
       trusted-public-keys = mkIf cfg.binaryCaches [
@@ -93,7 +94,7 @@ in
 
     # Unpatched binaries (uv's manylinux wheels) find these libraries through nix-ld.
     programs.nix-ld = {
-      enable = true;
+      enable = mkDefault true;
       libraries = options.programs.nix-ld.libraries.default ++ [
         pkgs.stdenv.cc.cc.lib
         pkgs.zlib
@@ -102,33 +103,35 @@ in
       ];
     };
 
+    # mkDefault: your own configuration's values win (services.ollama.port = ...; needs no mkForce).
     services.ollama = {
-      enable = true;
-      package = pkgs.ollama-cuda;
-      # nixpkgs writes it into OLLAMA_HOST= (an Environment= line) without escaping `%`.
-      host = "127.0.0.1";
-      port = 11434;
+      enable = mkDefault true;
+      package = mkDefault pkgs.ollama-cuda;
+      # nixpkgs writes OLLAMA_HOST=<host>:<port> into an Environment= line: an IPv6 address
+      # goes in brackets (Go's SplitHostPort), and `%` is doubled for systemd.
+      host = mkDefault "127.0.0.1";
+      port = mkDefault 11434;
       models = mkDefault "/var/lib/ollama/models";
       # Pulled when the service starts (ollama-model-loader.service).
-      loadModels = [ "llama3.2:3b" "qwen2.5:7b" ];
+      loadModels = mkDefault [ "llama3.2:3b" "qwen2.5:7b" ];
       # Environment= lines: nixpkgs JSON-quotes them but leaves `%` to systemd.
-      environmentVariables.HF_ENDPOINT = "https://hf-mirror.com";
+      environmentVariables.HF_ENDPOINT = mkDefault "https://hf-mirror.com";
     };
 
     services.llama-cpp = {
-      enable = true;
-      package = pkgs.llama-cpp.override { cudaSupport = true; };
-      host = "127.0.0.1";
-      port = 8080;
-      model = "/var/lib/llama-cpp/models/qwen2.5-coder-7b-instruct-q4_k_m.gguf";
-      extraFlags = [ "--ctx-size" "4096" "--n-gpu-layers" "999" ];
+      enable = mkDefault true;
+      package = mkDefault (pkgs.llama-cpp.override { cudaSupport = true; });
+      host = mkDefault "127.0.0.1";
+      port = mkDefault 8080;
+      model = mkDefault "/var/lib/llama-cpp/models/qwen2.5-coder-7b-instruct-q4_k_m.gguf";
+      extraFlags = mkDefault [ "--ctx-size" "4096" "--n-gpu-layers" "999" ];
     };
 
     services.postgresql = {
-      enable = true;
-      package = pkgs.postgresql_17;
+      enable = mkDefault true;
+      package = mkDefault pkgs.postgresql_17;
       settings = {
-        port = 5432;
+        port = mkDefault 5432;
       };
       ensureDatabases = [ "aidb" ];
       # Each database is owned by a role of the same name.
@@ -173,41 +176,43 @@ in
     };
 
     services.redis.servers.ai-stack = {
-      enable = true;
+      enable = mkDefault true;
       # A named server listens on no TCP port unless one is set.
-      port = 6379;
-      bind = "127.0.0.1";
+      port = mkDefault 6379;
+      bind = mkDefault "127.0.0.1";
       requirePassFile = cfg.redis.passwordFile;
-      settings.maxmemory = "512mb";
+      settings.maxmemory = mkDefault "512mb";
     };
 
     services.qdrant = {
-      enable = true;
-      # Merged over the module's defaults (storage paths, web UI).
+      enable = mkDefault true;
+      # Merged over the module's defaults (storage paths, web UI). nixpkgs sets these leaves
+      # itself with mkDefault (priority 1000): ours sit above it and below a plain definition
+      # of yours (100), so both merge without a conflict.
       settings = {
         service = {
-          host = "127.0.0.1";
-          http_port = 6333;
-          grpc_port = 6334;
+          host = mkOverride 900 "127.0.0.1";
+          http_port = mkOverride 900 6333;
+          grpc_port = mkOverride 900 6334;
         };
-        telemetry_disabled = true;
+        telemetry_disabled = mkOverride 900 true;
       };
     };
     systemd.services.qdrant.serviceConfig.EnvironmentFile = mkIf (cfg.qdrant.environmentFile != null) (unitText cfg.qdrant.environmentFile);
 
     services.open-webui = {
-      enable = true;
+      enable = mkDefault true;
       # nixpkgs splices host into ExecStart= and `environment` into Environment= lines,
       # escaping neither's `%`.
-      host = "127.0.0.1";
-      port = 3000;
+      host = mkDefault "127.0.0.1";
+      port = mkDefault 3000;
       # Setting `environment` replaces the module's defaults: keep its telemetry opt-outs.
       environment = {
-        SCARF_NO_ANALYTICS = "True";
-        DO_NOT_TRACK = "True";
-        ANONYMIZED_TELEMETRY = "False";
-        OLLAMA_BASE_URL = "http://127.0.0.1:11434";
-        HF_ENDPOINT = "https://hf-mirror.com";
+        SCARF_NO_ANALYTICS = mkDefault "True";
+        DO_NOT_TRACK = mkDefault "True";
+        ANONYMIZED_TELEMETRY = mkDefault "False";
+        OLLAMA_BASE_URL = mkDefault "http://127.0.0.1:11434";
+        HF_ENDPOINT = mkDefault "https://hf-mirror.com";
       };
     };
     systemd.services.open-webui.serviceConfig.EnvironmentFile = mkIf (cfg.openWebui.environmentFile != null) (unitText cfg.openWebui.environmentFile);

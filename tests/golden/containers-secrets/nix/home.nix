@@ -1,7 +1,7 @@
 # home-manager module for the stack "edge-containers": packages, mirror variables, a user
 # Ollama and the other services as rootless Quadlet containers.
 # Rendered by stackgen 0.1.0; change stack.yaml and re-render instead of editing.
-# Import it into your home configuration (flake: inputs.<this flake>.homeManagerModules.default).
+# Import it into your home configuration (flake: inputs.<this flake>.homeModules.default).
 {
   config,
   lib,
@@ -120,7 +120,7 @@ in
           exec = "--model \"/srv/models/50%%'s-weights/tiny.gguf\" --host 0.0.0.0 --port 8080 --ctx-size 2048";
           extraConfig = {
             Container = {
-              HealthCmd = "curl -fsS http://127.0.0.1:8080/health >/dev/null";
+              HealthCmd = "curl --globoff -fsS http://127.0.0.1:8080/health >/dev/null";
               HealthInterval = "10s";
               HealthTimeout = "5s";
               HealthRetries = "5";
@@ -259,7 +259,7 @@ in
                 After = [ "podman-edge-containers-llama-cpp.service" ];
               };
               Container = {
-                HealthCmd = "curl -fsS http://127.0.0.1:8080/health >/dev/null";
+                HealthCmd = "curl --globoff -fsS http://127.0.0.1:8080/health >/dev/null";
                 HealthInterval = "10s";
                 HealthTimeout = "5s";
                 HealthRetries = "5";

@@ -60,7 +60,7 @@ _stackgen_mirrors_china() {
   _stackgen_mirrors_restore
   _stackgen_mirrors_save
   export NIX_CONFIG="${NIX_CONFIG:+$NIX_CONFIG
-}"'extra-substituters = https://mirrors.tuna.tsinghua.edu.cn/nix-channels/store https://mirrors.ustc.edu.cn/nix-channels/store https://mirror.sjtu.edu.cn/nix-channels/store https://mirror.nju.edu.cn/nix-channels/store'
+}"'extra-substituters = https://mirrors.tuna.tsinghua.edu.cn/nix-channels/store https://mirrors.ustc.edu.cn/nix-channels/store https://mirror.sjtu.edu.cn/nix-channels/store https://mirror.nju.edu.cn/nix-channels/store https://mirrors.bfsu.edu.cn/nix-channels/store'
   export UV_DEFAULT_INDEX=https://pypi.tuna.tsinghua.edu.cn/simple
   export PIP_INDEX_URL=https://pypi.tuna.tsinghua.edu.cn/simple
   export HF_ENDPOINT=https://hf-mirror.com
@@ -77,6 +77,7 @@ _stackgen_mirrors_endpoints() {
   printf '%s %s %s %s\n' china nix https://mirrors.ustc.edu.cn/nix-channels/store/nix-cache-info https://mirrors.ustc.edu.cn/nix-channels/store
   printf '%s %s %s %s\n' china nix https://mirror.sjtu.edu.cn/nix-channels/store/nix-cache-info https://mirror.sjtu.edu.cn/nix-channels/store
   printf '%s %s %s %s\n' china nix https://mirror.nju.edu.cn/nix-channels/store/nix-cache-info https://mirror.nju.edu.cn/nix-channels/store
+  printf '%s %s %s %s\n' china nix https://mirrors.bfsu.edu.cn/nix-channels/store/nix-cache-info https://mirrors.bfsu.edu.cn/nix-channels/store
   printf '%s %s %s %s\n' china pypi https://pypi.tuna.tsinghua.edu.cn/simple/pip/ https://pypi.tuna.tsinghua.edu.cn/simple
   printf '%s %s %s %s\n' china pypi https://mirrors.aliyun.com/pypi/simple/pip/ https://mirrors.aliyun.com/pypi/simple/
   printf '%s %s %s %s\n' china pypi https://pypi.mirrors.ustc.edu.cn/simple/pip/ https://pypi.mirrors.ustc.edu.cn/simple/
@@ -93,7 +94,7 @@ _stackgen_mirrors_probe() {
   _stackgen_mirrors_endpoints | (
     while read -r _r _k _p _u; do
       {
-        _t=$(curl -sS -o /dev/null -w '%{http_code} %{time_total}' --max-time "${STACKGEN_MIRRORS_TIMEOUT:-5}" \
+        _t=$(curl --globoff -sS -o /dev/null -w '%{http_code} %{time_total}' --max-time "${STACKGEN_MIRRORS_TIMEOUT:-5}" \
           --connect-timeout "${STACKGEN_MIRRORS_TIMEOUT:-5}" --max-filesize 1048576 --max-redirs 3 -L "$_p" 2>/dev/null)
         case "$_t" in
           "200 "*) printf '%s %s 0 %s %s\n' "$_r" "$_k" "$(printf '%s' "${_t#200 }" | awk '{ printf "%d", $1 * 1000 }')" "$_u" ;;

@@ -10,7 +10,7 @@
   ...
 }:
 let
-  inherit (lib) mkDefault mkIf mkOption types;
+  inherit (lib) mkDefault mkIf mkOption mkOverride types;
   cfg = config.stackgen;
   # A secret is named by its path as a string; a Nix path would copy it into the store.
   secretFile = types.nullOr (types.strMatching "/.+");
@@ -54,7 +54,7 @@ in
 
     # Unpatched binaries (uv's manylinux wheels) find these libraries through nix-ld.
     programs.nix-ld = {
-      enable = true;
+      enable = mkDefault true;
       libraries = options.programs.nix-ld.libraries.default ++ [
         pkgs.stdenv.cc.cc.lib
         pkgs.zlib
@@ -63,24 +63,26 @@ in
       ];
     };
 
+    # mkDefault: your own configuration's values win (services.ollama.port = ...; needs no mkForce).
     services.ollama = {
-      enable = true;
-      # nixpkgs writes it into OLLAMA_HOST= (an Environment= line) without escaping `%`.
-      host = "127.0.0.1";
-      port = 11434;
+      enable = mkDefault true;
+      # nixpkgs writes OLLAMA_HOST=<host>:<port> into an Environment= line: an IPv6 address
+      # goes in brackets (Go's SplitHostPort), and `%` is doubled for systemd.
+      host = mkDefault "127.0.0.1";
+      port = mkDefault 11434;
       models = mkDefault "/var/lib/ollama/models";
       # Pulled when the service starts (ollama-model-loader.service).
-      loadModels = [ "qwen2.5:0.5b" ];
+      loadModels = mkDefault [ "qwen2.5:0.5b" ];
       # Environment= lines: nixpkgs JSON-quotes them but leaves `%` to systemd.
-      environmentVariables.HF_ENDPOINT = "https://hf-mirror.com";
+      environmentVariables.HF_ENDPOINT = mkDefault "https://hf-mirror.com";
     };
 
     services.llama-cpp = {
-      enable = true;
-      host = "127.0.0.1";
-      port = 8081;
-      model = "/var/lib/llama-cpp/models/tinyllama-1.1b-chat-v1.0.Q4_K_M.gguf";
-      extraFlags = [ "--ctx-size" "2048" ];
+      enable = mkDefault true;
+      host = mkDefault "127.0.0.1";
+      port = mkDefault 8081;
+      model = mkDefault "/var/lib/llama-cpp/models/tinyllama-1.1b-chat-v1.0.Q4_K_M.gguf";
+      extraFlags = mkDefault [ "--ctx-size" "2048" ];
     };
     # Download the GGUF file before llama-cpp.service starts (./modules/nixos/model-fetch.nix).
     stackgen.modelFetch = {
@@ -94,12 +96,14 @@ in
     };
 
     services.postgresql = {
-      enable = true;
-      package = pkgs.postgresql_16;
+      enable = mkDefault true;
+      package = mkDefault pkgs.postgresql_16;
       settings = {
-        port = 5432;
-        shared_preload_libraries = "pg_cron";
-        "cron.database_name" = "app";
+        port = mkDefault 5432;
+        # Only the spec's address (enableTCPIP alone would listen on every interface).
+        listen_addresses = mkDefault "0.0.0.0";
+        shared_preload_libraries = mkDefault "pg_cron";
+        "cron.database_name" = mkDefault "app";
       };
       ensureDatabases = [ "app" "analytics" ];
       # Each database is owned by a role of the same name.
@@ -118,7 +122,7 @@ in
         ps.pg_cron
       ];
       # Exposed by the spec (host 0.0.0.0): password logins from the network.
-      enableTCPIP = true;
+      enableTCPIP = mkDefault true;
       authentication = ''
         host all all 0.0.0.0/0 scram-sha-256
         host all all ::/0 scram-sha-256
@@ -158,24 +162,26 @@ in
     };
 
     services.redis.servers.cpu-box = {
-      enable = true;
+      enable = mkDefault true;
       # A named server listens on no TCP port unless one is set.
-      port = 6379;
-      bind = "0.0.0.0";
+      port = mkDefault 6379;
+      bind = mkDefault "0.0.0.0";
       requirePassFile = cfg.redis.passwordFile;
-      openFirewall = true;
+      openFirewall = mkDefault true;
     };
 
     services.qdrant = {
-      enable = true;
-      # Merged over the module's defaults (storage paths, web UI).
+      enable = mkDefault true;
+      # Merged over the module's defaults (storage paths, web UI). nixpkgs sets these leaves
+      # itself with mkDefault (priority 1000): ours sit above it and below a plain definition
+      # of yours (100), so both merge without a conflict.
       settings = {
         service = {
-          host = "0.0.0.0";
-          http_port = 6333;
-          grpc_port = 6334;
+          host = mkOverride 900 "0.0.0.0";
+          http_port = mkOverride 900 6333;
+          grpc_port = mkOverride 900 6334;
         };
-        telemetry_disabled = true;
+        telemetry_disabled = mkOverride 900 true;
       };
     };
     systemd.services.qdrant.serviceConfig.EnvironmentFile = mkIf (cfg.qdrant.environmentFile != null) (unitText cfg.qdrant.environmentFile);

@@ -1,4 +1,4 @@
-# The development shell of "mcp-gateway": Nix python + uv, CUDA 12 libraries, mirrors.
+# The development shell of "mcp-gateway": Nix python + uv, CUDA 12 toolkit, mirrors.
 # Rendered by stackgen 0.1.0; change stack.yaml and re-render instead of editing.
 { pkgs, lib ? pkgs.lib }:
 let
@@ -12,17 +12,38 @@ let
     pkgs.libGL
     pkgs.glib
   ];
-  # CUDA runtime libraries from nixpkgs; the driver itself (libcuda) comes from the host.
-  cudaLibs = [
-    cuda.cuda_cudart
-    cuda.libcublas
-    cuda.cudnn
-    cuda.nccl
-  ];
+  # The CUDA toolkit, for source builds only (nvcc, llama-cpp-python with CUDA, CMake's
+  # FindCUDAToolkit, torch's cpp_extension): its pieces joined into one prefix laid out like a
+  # runfile install. Every output goes in except the large static archives, but cudart's, which
+  # nvcc links by default (`--cudart static`) and CMake's CUDA::cudart_static needs.
+  toolkitOutputs =
+    p: map (output: p.${output}) (builtins.filter (output: output != "static") (p.outputs or [ "out" ]));
+  cudaToolkit = pkgs.symlinkJoin {
+    name = "stackgen-cuda-toolkit-12";
+    paths =
+      lib.concatMap toolkitOutputs [
+        cuda.cuda_nvcc
+        cuda.cuda_cudart
+        cuda.cuda_cccl
+        cuda.libcublas
+        cuda.cudnn
+        cuda.nccl
+      ]
+      ++ lib.optional (cuda.cuda_cudart ? static) cuda.cuda_cudart.static;
+  };
 
-  # Linux only: those libraries on the loader path, ahead of anything already there.
+  # Linux only: the manylinux libraries on the loader path, ahead of anything already there.
+  # Nothing from the CUDA toolkit goes there: the loader searches LD_LIBRARY_PATH before an
+  # object's RUNPATH, so a nixpkgs libcudnn/libnccl/libcublas/libcudart there would shadow the
+  # nvidia-*-cu12 wheels that torch finds through its RUNPATH, and `import torch` would fail
+  # (`undefined symbol: ncclCommRegister`, cuDNN version errors) whenever the versions differ.
+  # Only the host driver joins them there (driver-libs.sh, in the shellHook).
   libraryHook = lib.optionalString pkgs.stdenv.hostPlatform.isLinux ''
-    export LD_LIBRARY_PATH="${lib.makeLibraryPath (manylinuxLibs ++ cudaLibs)}''${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    export LD_LIBRARY_PATH="${lib.makeLibraryPath manylinuxLibs}''${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    # Source builds link against the toolkit: LIBRARY_PATH is read by the compiler driver at
+    # link time only, never by the runtime loader. The stubs (libcuda.so) let a program link
+    # without a driver; the host driver ahead on LD_LIBRARY_PATH is what runs.
+    export LIBRARY_PATH="${cudaToolkit}/lib:${cudaToolkit}/lib/stubs''${LIBRARY_PATH:+:$LIBRARY_PATH}"
   '';
 in
 pkgs.mkShell {
@@ -47,7 +68,14 @@ pkgs.mkShell {
     QDRANT_URL = "http://127.0.0.1:6333";
     REDIS_INSIGHT_URL = "http://127.0.0.1:5540";
     GATEWAY_URL = "http://127.0.0.1:8091";
+    # Where source builds find the CUDA toolkit (never on LD_LIBRARY_PATH: see libraryHook).
+    CUDA_HOME = "${cudaToolkit}";
+    CUDA_PATH = "${cudaToolkit}";
+    CUDAToolkit_ROOT = "${cudaToolkit}";
   };
+
+  # `nix build .#devShells.<system>.default.cudaToolkit` fetches the toolkit ahead of time.
+  passthru = { inherit cudaToolkit; };
 
   shellHook = ''
     # A Python path from outside would leak into uv's virtualenvs.

@@ -12,9 +12,9 @@ let
     pkgs.glib
   ];
 
-  # Linux only: those libraries on the loader path, ahead of anything already there.
+  # Linux only: the manylinux libraries on the loader path, ahead of anything already there.
   libraryHook = lib.optionalString pkgs.stdenv.hostPlatform.isLinux ''
-    export LD_LIBRARY_PATH="${lib.makeLibraryPath (manylinuxLibs)}''${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    export LD_LIBRARY_PATH="${lib.makeLibraryPath manylinuxLibs}''${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   '';
 in
 pkgs.mkShell {

@@ -1,7 +1,7 @@
 # home-manager module for the stack "hello-llm": packages, mirror variables, a user
 # Ollama.
 # Rendered by stackgen 0.1.0; change stack.yaml and re-render instead of editing.
-# Import it into your home configuration (flake: inputs.<this flake>.homeManagerModules.default).
+# Import it into your home configuration (flake: inputs.<this flake>.homeModules.default).
 {
   config,
   lib,

@@ -1,7 +1,7 @@
 # home-manager module for the stack "edge": packages, mirror variables, a user
 # Ollama and the other services as rootless Quadlet containers.
 # Rendered by stackgen 0.1.0; change stack.yaml and re-render instead of editing.
-# Import it into your home configuration (flake: inputs.<this flake>.homeManagerModules.default).
+# Import it into your home configuration (flake: inputs.<this flake>.homeModules.default).
 {
   config,
   lib,
@@ -70,7 +70,7 @@ in
           devices = [ "nvidia.com/gpu=all" ];
           extraConfig = {
             Container = {
-              HealthCmd = "curl -fsS http://127.0.0.1:8080/health >/dev/null";
+              HealthCmd = "curl --globoff -fsS http://127.0.0.1:8080/health >/dev/null";
               HealthInterval = "10s";
               HealthTimeout = "5s";
               HealthRetries = "5";
@@ -109,7 +109,7 @@ in
                 ];
               };
               Container = {
-                HealthCmd = "curl -fsS http://127.0.0.1:8088/health >/dev/null";
+                HealthCmd = "curl --globoff -fsS http://127.0.0.1:8088/health >/dev/null";
                 HealthInterval = "10s";
                 HealthTimeout = "5s";
                 HealthRetries = "5";

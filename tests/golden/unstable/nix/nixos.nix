@@ -10,7 +10,7 @@
   ...
 }:
 let
-  inherit (lib) mkDefault mkIf mkOption types;
+  inherit (lib) mkDefault mkIf mkOption mkOverride types;
   cfg = config.stackgen;
   # A secret is named by its path as a string; a Nix path would copy it into the store.
   secretFile = types.nullOr (types.strMatching "/.+");
@@ -74,7 +74,7 @@ in
 
     # Unpatched binaries (uv's manylinux wheels) find these libraries through nix-ld.
     programs.nix-ld = {
-      enable = true;
+      enable = mkDefault true;
       libraries = options.programs.nix-ld.libraries.default ++ [
         pkgs.stdenv.cc.cc.lib
         pkgs.zlib
@@ -83,26 +83,28 @@ in
       ];
     };
 
+    # mkDefault: your own configuration's values win (services.ollama.port = ...; needs no mkForce).
     services.ollama = {
-      enable = true;
-      package = pkgs.ollama-cpu;
-      # nixpkgs writes it into OLLAMA_HOST= (an Environment= line) without escaping `%`.
-      host = "0.0.0.0";
-      port = 11434;
+      enable = mkDefault true;
+      package = mkDefault pkgs.ollama-cpu;
+      # nixpkgs writes OLLAMA_HOST=<host>:<port> into an Environment= line: an IPv6 address
+      # goes in brackets (Go's SplitHostPort), and `%` is doubled for systemd.
+      host = mkDefault "0.0.0.0";
+      port = mkDefault 11434;
       modelsDir = mkDefault "/var/lib/ollama/models";
-      openFirewall = true;
+      openFirewall = mkDefault true;
     };
 
     services.llama-cpp = {
-      enable = true;
-      package = pkgs.llama-cpp.override { cudaSupport = true; };
+      enable = mkDefault true;
+      package = mkDefault (pkgs.llama-cpp.override { cudaSupport = true; });
       # Each key becomes a llama-server flag (--key value).
       settings = {
-        host = "127.0.0.1";
-        port = 8080;
-        model = "/srv/models/model.gguf";
-        ctx-size = 8192;
-        n-gpu-layers = 40;
+        host = mkDefault "127.0.0.1";
+        port = mkDefault 8080;
+        model = mkDefault "/srv/models/model.gguf";
+        ctx-size = mkDefault 8192;
+        n-gpu-layers = mkDefault 40;
       };
     };
     # Download the GGUF file before llama-cpp.service starts (./modules/nixos/model-fetch.nix).
@@ -116,19 +118,19 @@ in
     };
 
     services.open-webui = {
-      enable = true;
+      enable = mkDefault true;
       # nixpkgs splices host into ExecStart= and `environment` into Environment= lines,
       # escaping neither's `%`.
-      host = "0.0.0.0";
-      port = 8088;
+      host = mkDefault "0.0.0.0";
+      port = mkDefault 8088;
       # Setting `environment` replaces the module's defaults: keep its telemetry opt-outs.
       environment = {
-        SCARF_NO_ANALYTICS = "True";
-        DO_NOT_TRACK = "True";
-        ANONYMIZED_TELEMETRY = "False";
-        OLLAMA_BASE_URL = "http://127.0.0.1:11434";
+        SCARF_NO_ANALYTICS = mkDefault "True";
+        DO_NOT_TRACK = mkDefault "True";
+        ANONYMIZED_TELEMETRY = mkDefault "False";
+        OLLAMA_BASE_URL = mkDefault "http://127.0.0.1:11434";
       };
-      openFirewall = true;
+      openFirewall = mkDefault true;
     };
     systemd.services.open-webui.serviceConfig.EnvironmentFile = mkIf (cfg.openWebui.environmentFile != null) (unitText cfg.openWebui.environmentFile);
   };

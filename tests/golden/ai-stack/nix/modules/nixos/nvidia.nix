@@ -29,6 +29,10 @@ in
     };
   };
 
+  # No CUDA library goes into `programs.nix-ld.libraries` or a session LD_LIBRARY_PATH here:
+  # either comes before RUNPATH in the loader's search, so a nixpkgs libcudnn/libnccl there would
+  # shadow the nvidia-*-cu12 wheels torch loads (tests/nix/test_cuda_loader.py checks the modules).
+  # Programs built by nixpkgs find the driver through their own RUNPATH (addDriverRunpath).
   config = mkIf cfg.enable {
     hardware.graphics.enable = true;
     # Also loads the kernel module on headless machines; nvidia-container-toolkit asserts it.

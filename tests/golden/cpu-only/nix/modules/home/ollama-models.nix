@@ -7,7 +7,7 @@ let
   cfg = config.stackgen.ollamaModels;
   ollama = config.services.ollama;
   # A server listening on every address is reached on loopback.
-  clientHost = if builtins.elem ollama.host [ "0.0.0.0" "::" ] then "127.0.0.1" else ollama.host;
+  clientHost = if builtins.elem ollama.host [ "0.0.0.0" "::" "[::]" ] then "127.0.0.1" else ollama.host;
   pull = pkgs.writeShellScript "ollama-pull-models" ''
     set -eu
     export OLLAMA_HOST=${lib.escapeShellArg "${clientHost}:${toString ollama.port}"}

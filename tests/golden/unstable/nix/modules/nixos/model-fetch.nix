@@ -47,6 +47,7 @@ let
 
   # Every value in the script below is spliced in through lib.escapeShellArg: the unit runs
   # as root, and a URL may hold `$(...)`, backquotes or `;` (all legal URL characters).
+  # curl gets --globoff: without it `[1-3]` or `{a,b}` in a URL fetch several URLs.
   unit = name: file: {
     description = unitText "Fetch ${file.path}";
     wants = [ "network-online.target" ];
@@ -73,7 +74,7 @@ let
           exit 0
         fi
         mkdir -p "$(dirname ${target})"
-        curl --fail --location --retry 5 --continue-at - \
+        curl --globoff --fail --location --retry 5 --continue-at - \
           --output ${target}.part ${lib.escapeShellArg (effectiveUrl file.url)}
       ''
       + lib.optionalString (file.sha256 != null) ''

@@ -1,0 +1,81 @@
+# Rendered by stackgen 0.1.0 from the spec "zokor". Edit stack.yaml and run
+# `stackgen render` rather than editing this file: stackgen refuses to overwrite hand edits.
+{
+  description = "zokor";
+
+  # Binary caches for this stack. Nix uses them only for trusted users or with
+  # `--accept-flake-config` (or `accept-flake-config = true` in nix.conf).
+  nixConfig = {
+    extra-substituters = [
+      "https://mirrors.tuna.tsinghua.edu.cn/nix-channels/store"
+      "https://mirrors.ustc.edu.cn/nix-channels/store"
+      "https://mirror.sjtu.edu.cn/nix-channels/store"
+      "https://mirror.nju.edu.cn/nix-channels/store"
+      "https://mirrors.bfsu.edu.cn/nix-channels/store"
+    ];
+    extra-trusted-public-keys = [
+      "tuna.example-1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+    ];
+  };
+
+  # From a China mirror (mirrors.flake_inputs: mirror), not GitHub: nixpkgs as the channel's
+  # nixexprs.tar.xz, a flake like the GitHub tree. `nix flake update` fetches the newest.
+  inputs = {
+    nixpkgs.url = "https://mirrors.tuna.tsinghua.edu.cn/nix-channels/nixos-26.11/nixexprs.tar.xz";
+  };
+
+  outputs =
+    { self, nixpkgs, ... }:
+    let
+      inherit (nixpkgs) lib;
+      systems = [ "x86_64-linux" "aarch64-darwin" ];
+      forAllSystems = f: lib.genAttrs systems (system: f system (pkgsFor system));
+      pkgsFor =
+        system:
+        import nixpkgs {
+          inherit system;
+        };
+    in
+    {
+      devShells = forAllSystems (
+        system: pkgs: {
+          default = import ./nix/devshell.nix { inherit pkgs; };
+        }
+      );
+
+      nixosModules.default = ./nix/nixos.nix;
+
+      # `nix flake check` builds or evaluates each of these.
+      checks = forAllSystems (
+        system: pkgs:
+        let
+          # Builds nothing but a text file: evaluating its name type-checks every option
+          # (and the NixOS assertions) against this flake's nixpkgs and home-manager.
+          evaluates =
+            name: drv:
+            pkgs.writeText "${name}-evaluates" (builtins.unsafeDiscardStringContext drv.drvPath);
+        in
+        {
+          devshell = self.devShells.${system}.default;
+        }
+        // lib.optionalAttrs pkgs.stdenv.hostPlatform.isLinux {
+          # A minimal machine: just enough (boot, fileSystems) for the module system to finish.
+          nixos = evaluates "nixos"
+            (lib.nixosSystem {
+              modules = [
+                self.nixosModules.default
+                {
+                  nixpkgs.hostPlatform = system;
+                  boot.loader.grub.enable = false;
+                  fileSystems."/" = {
+                    device = "none";
+                    fsType = "tmpfs";
+                  };
+                  system.stateVersion = "26.11";
+                }
+              ];
+            }).config.system.build.toplevel;
+        }
+      );
+    };
+}
