@@ -42,7 +42,7 @@ def synthetic(n: int):
         options = dict(proto.options)
         if "grpc_port" in options:
             options["grpc_port"] = 40000 + i
-        services[name] = replace(proto, port=20000 + i, options=options)
+        services[name] = replace(proto, name=name, port=20000 + i, options=options)
     return replace(base, name=f"fanout-{n}", services=services)
 
 

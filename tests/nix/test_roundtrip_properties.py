@@ -28,7 +28,7 @@ from stackgen.errors import StackError
 from stackgen.render import render_tree
 from stackgen.spec import load_spec
 from stackgen.spec.checks import CONTROL
-from stackgen.spec.validate import OLLAMA_MODEL
+from stackgen.spec.checks import OLLAMA_MODEL
 from test_parse_and_escape import STUB_PKGS
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 
 from conftest import require_tool, yaml_str
 from stackgen import containers
+from stackgen.services import llama_cpp, open_webui
 from stackgen.containers import Container, Health
 from stackgen.errors import StackError
 from stackgen.render import render_tree
@@ -284,11 +285,11 @@ def test_spec_values_reach_compose_and_quadlet_exactly(values, tmp_path):
     }
 
     units = {p: t for p, t in files.items() if p.startswith("quadlet/") and not p.endswith(".sql")}
-    flags, command = split_run(podman_run(units, tmp_path, "sinks-llama-cpp"), containers.LLAMA_CPP_IMAGE)
+    flags, command = split_run(podman_run(units, tmp_path, "sinks-llama-cpp"), llama_cpp.IMAGE)
     assert command[:2] == ["--model", values["model"]]
     assert f"{model_dir}:{model_dir}:ro" in flags["-v"]
     assert f"HF_ENDPOINT={values['hf']}" in flags["--env"]
-    flags, command = split_run(podman_run(units, tmp_path, "sinks-open-webui"), containers.OPEN_WEBUI_IMAGE)
+    flags, command = split_run(podman_run(units, tmp_path, "sinks-open-webui"), open_webui.IMAGE)
     assert f"PIP_INDEX_URL={values['pypi']}" in flags["--env"]
     assert f"{values['secret']}/w.env:/run/secrets/open-webui-secret-key:ro" in flags["-v"]
     assert command[:2] == ["sh", "-c"] and command[3:] == ["stackgen-env", "/run/secrets/open-webui-secret-key", "bash", "start.sh"]

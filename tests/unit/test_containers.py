@@ -19,6 +19,7 @@ import yaml
 
 from conftest import golden_cases, render_spec, render_text, require_tool
 from stackgen import containers
+from stackgen.services import llama_cpp, open_webui
 from stackgen.escape import compose_str, hm_quadlet_env, systemd_raw, systemd_word
 from stackgen.spec import load_spec
 
@@ -71,7 +72,9 @@ def test_docker_compose_accepts_compose_yaml(case, rendered):
 def test_podman_compose_reads_compose_yaml(case, rendered):
     config = podman_compose_config(rendered[case])
     spec = load_spec(CASES[case], CASES[case].name)
-    assert sorted(config["services"]) == sorted(spec.services)
+    # every service, and the model pull jobs; a service behind a profile only when it is active
+    planned = [c.name for c in containers.plan(spec, peer=lambda name: name) if not c.profiles]
+    assert sorted(config["services"]) == sorted(planned)
 
 
 def podman_compose_config(tree: Path) -> dict:
@@ -95,7 +98,11 @@ def test_reference_stack_compose(rendered):
     data = yaml.safe_load((rendered["ai-stack"] / "compose.yaml").read_text())
     assert "version" not in data and data["name"] == "ai-stack"
     services = data["services"]
-    assert list(services) == ["ollama", "llama-cpp", "postgres", "redis", "qdrant", "open-webui"]
+    assert list(services) == ["ollama", "ollama-models", "llama-cpp", "postgres", "redis", "qdrant", "open-webui"]
+    # the models are pulled by a one-shot job once Ollama is healthy (no stackgen at run time)
+    job = services.pop("ollama-models")
+    assert job["depends_on"] == {"ollama": {"condition": "service_healthy"}} and job["restart"] == "no"
+    assert job["command"] == ["llama3.2:3b", "qwen2.5:7b"] and job["environment"] == {"OLLAMA_HOST": "ollama:11434"}
     for name, svc in services.items():
         assert re.fullmatch(r"[a-z0-9.-]+/[a-z0-9./_-]+:[A-Za-z0-9._-]+", svc["image"]), svc["image"]
         assert not svc["image"].endswith(":latest")
@@ -104,7 +111,7 @@ def test_reference_stack_compose(rendered):
         assert "deploy" not in svc
     assert services["ollama"]["devices"] == ["nvidia.com/gpu=all"]
     assert services["llama-cpp"]["devices"] == ["nvidia.com/gpu=all"]
-    assert services["llama-cpp"]["image"] == containers.LLAMA_CPP_CUDA_IMAGE
+    assert services["llama-cpp"]["image"] == llama_cpp.CUDA_IMAGE
     assert "devices" not in services["postgres"]
     assert services["postgres"]["image"] == "docker.io/pgvector/pgvector:0.8.1-pg17"
     assert services["open-webui"]["depends_on"] == {
@@ -124,7 +131,7 @@ def test_reference_stack_compose(rendered):
 def test_cpu_stack_gets_the_cpu_llama_cpp_image_and_no_devices(tmp_path):
     files = render_text("version: 1\nname: cpu\ntargets: [compose]\nservices:\n  llama-cpp: {model: /m/a.gguf}\n", tmp_path)
     svc = yaml.safe_load(files["compose.yaml"])["services"]["llama-cpp"]
-    assert svc["image"] == containers.LLAMA_CPP_IMAGE and "devices" not in svc
+    assert svc["image"] == llama_cpp.IMAGE and "devices" not in svc
     assert "--n-gpu-layers" not in svc["command"]
 
 

@@ -32,7 +32,8 @@ from stackgen import containers
 from stackgen.errors import StackError
 from stackgen.render import render_tree
 from stackgen.spec.loader import parse
-from stackgen.spec.validate import RESERVED_DATABASES, validate
+from stackgen.services.postgres import RESERVED_DATABASES
+from stackgen.spec.validate import validate
 
 SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 MOUNT = containers.secret_path("postgres-password")

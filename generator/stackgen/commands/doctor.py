@@ -73,7 +73,7 @@ class Needs:
         from ..targets.home import NATIVE_KINDS
 
         targets = set(spec.targets)
-        hm_containers = [k for k in spec.services if k not in NATIVE_KINDS] if "home-manager" in targets else []
+        hm_containers = [k for k, svc in spec.services.items() if svc.kind not in NATIVE_KINDS] if "home-manager" in targets else []
         containers = list(spec.services) if targets & {"compose", "quadlet"} else hm_containers
         gpu_containers = [k for k in containers if spec.services[k].gpu]
         return cls(

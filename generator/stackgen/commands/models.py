@@ -41,8 +41,8 @@ def pull(spec: Path, timeout: float, idle_timeout: float) -> None:
     from .. import net
 
     loaded = load(spec)
-    ollama = loaded.services.get("ollama")
-    llama = loaded.services.get("llama-cpp")
+    ollama = loaded.first("ollama")
+    llama = loaded.first("llama-cpp")
     if not (ollama is not None and ollama.models) and not (llama is not None and llama.model_url):
         click.echo(f"{spec}: nothing to pull (no ollama models, no llama-cpp model_url)")
         return

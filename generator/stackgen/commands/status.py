@@ -71,13 +71,14 @@ async def check_all(spec, timeout: float) -> list[Health]:
         async def one(svc) -> Health:
             host = connect_host(svc.host)
             endpoint = f"[{host}]:{svc.port}" if ":" in host else f"{host}:{svc.port}"
-            got = await net.timed(lambda deadline: PROBES[svc.kind](http, svc, deadline), timeout)
+            got = await net.timed(lambda deadline: PROBES.get(svc.kind, _declared)(http, svc, deadline), timeout)
             if not got.ok:
-                return Health(svc.kind, endpoint, "down", got.error)
+                return Health(svc.name, endpoint, "down", got.error)
             state, detail = got.value
-            return Health(svc.kind, endpoint, state, detail)
+            return Health(svc.name, endpoint, state, detail)
 
-        return list(await asyncio.gather(*(one(s) for s in spec.services.values())))
+        # a container or app that publishes no port cannot be reached from here
+        return list(await asyncio.gather(*(one(s) for s in spec.services.values() if s.port is not None)))
 
 
 def _peer(svc) -> str:
@@ -173,6 +174,18 @@ async def _redis(http, svc, deadline):
     if answer.startswith("-"):
         return "down", f"Redis refused PING: {peer_text(answer[1:], 80)}"
     return "down", "closed the connection without answering PING" if not answer else f"not Redis (answered {peer_text(answer, 40)})"
+
+
+async def _declared(http, svc, deadline):
+    """A `container` or `app`: its health description's http path, else its port answering."""
+    from .. import net
+
+    probe = svc.options.get("health")
+    if probe and probe[0] == "http":
+        reply = await net.fetch(http, base_url(svc) + probe[1], deadline)
+        return ("up", "healthy") if reply.status == 200 else ("down", f"GET {probe[1]}: HTTP {reply.status}")
+    await net.tcp_exchange(connect_host(svc.host), svc.port, b"", deadline, limit=0)
+    return "up", "accepts connections"
 
 
 PROBES = {

@@ -373,3 +373,65 @@ def mapping(
                 at_key=True,
             )
     return value
+
+
+# --- value checkers shared by the spec and the service kinds -----------------------------------
+
+OLLAMA_MODEL = string(
+    pattern=r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*(:[A-Za-z0-9][A-Za-z0-9._-]*)?",
+    describe="an Ollama model name (name:tag, or a registry path such as hf.co/org/repo:quant)",
+    max_len=256,
+)
+IMAGE = string(
+    pattern=r"[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]+|@sha256:[0-9a-f]{64})",
+    describe="a container image pinned to a tag or digest (registry/name:tag)",
+    max_len=512,
+)
+SHA256 = string(pattern=r"[0-9a-f]{64}", describe="a sha256 hex digest (64 lowercase hex digits)")
+MEMSIZE = string(pattern=r"(?i)[0-9]+(b|k|kb|m|mb|g|gb)?", describe="a Redis memory size such as 512mb", coerce_int=True)
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Names that hold secrets: the words anywhere (PGPASSWORD, AWS_SECRET_ACCESS_KEY), and TOKEN
+# or PAT as a whole word (HF_TOKEN, GITHUB_PAT; not TOKENIZERS_PARALLELISM).
+SECRET_NAME = re.compile(r"(?i)(password|passwd|secret|api_?key|access_?key|private_?key|credential)|(^|_)(tokens?|pat)(_|$)")
+URL_CREDENTIALS = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/@\s]*:[^/@\s]*@")
+INLINE_SECRETS = ("password", "passwd", "secret", "secret_key", "token", "api_key", "apikey")
+
+NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,62}")
+NAME = string(pattern=NAME_RE.pattern, describe="a valid name (lowercase letters, digits and '-', starting with a letter, at most 63)")
+
+
+def env_vars(c: Collector, path: tuple, value: Any, managed: dict[str, str] | None = None) -> dict[str, str]:
+    """A mapping of environment variables NAME: value (the top-level `env:` and a service's);
+    `managed`: names stackgen sets itself, with why. Secrets are refused: never in the spec."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        c.error(path, f"{dotted(path)} must be a mapping of NAME: value, not {kind_of(value)}")
+        return {}
+    out: dict[str, str] = {}
+    for key, val in value.items():
+        kpath = path + (key,)
+        if not isinstance(key, str) or not ENV_NAME.fullmatch(key):
+            c.error(kpath, f"{dotted(path)} name {key!r} is not a valid variable name", "use letters, digits and '_', not starting with a digit", at_key=True)
+            continue
+        if managed and key in managed:
+            c.error(kpath, f"{dotted(kpath)} is managed by stackgen", managed[key], at_key=True)
+            continue
+        if SECRET_NAME.search(key):
+            c.error(
+                kpath,
+                f"{dotted(kpath)} looks like a secret; secrets are never written into the spec",
+                "keep it out of stack.yaml: load it from a file at run time (direnv, sops-nix, a secrets manager)",
+                at_key=True,
+            )
+            continue
+        got = string(allow_newlines=True, coerce_int=True, max_len=32768)(c, kpath, val)
+        if got is not INVALID and URL_CREDENTIALS.search(got):
+            c.error(
+                kpath,
+                f"{dotted(kpath)} holds a URL with a password in it; secrets are never written into the spec",
+                "drop the password from the URL and supply it at run time (e.g. PGPASSFILE, a .netrc, a secrets manager)",
+            )
+        elif got is not INVALID:
+            out[key] = got
+    return dict(sorted(out.items()))

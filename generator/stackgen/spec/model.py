@@ -70,14 +70,26 @@ class Python:
 
 @dataclass(frozen=True)
 class Service:
-    """One declared service. `kind` is the spec key (ollama, llama-cpp, ...)."""
+    """One declared service instance: `name` is its key under services:, `kind` its kind
+    (ollama, llama-cpp, ..., container, app: see stackgen.services)."""
 
     kind: str
-    port: int
+    port: int | None  # None: a container or app that listens on no port of the host
     host: str = "127.0.0.1"
     gpu: bool = False
-    image: str | None = None  # container image override (compose / quadlet)
-    options: dict[str, Any] = field(default_factory=dict)  # the service's own keys
+    image: str | None = None  # container image (an override for the built-in kinds)
+    options: dict[str, Any] = field(default_factory=dict)  # the kind's own keys
+    name: str = ""  # defaults to the kind (v1: one service per kind, named by it)
+    profiles: tuple[str, ...] = ()  # compose profiles (other targets ignore them)
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", self.kind)
+
+    @property
+    def var(self) -> str:
+        """The prefix of its connection variables: NAME upper-cased, '-' -> '_'."""
+        return self.name.upper().replace("-", "_")
 
     def __getattr__(self, name: str) -> Any:  # svc.models, svc.context ... for templates
         try:
@@ -116,7 +128,7 @@ class Spec:
     python: Python
     packages: tuple[str, ...]
     env: dict[str, str]
-    services: dict[str, Service]  # in the canonical order of SERVICE_KINDS
+    services: dict[str, Service]  # name -> instance, in the order of services.KINDS, then the spec's
     targets: tuple[str, ...]
     source_sha256: str = ""
     # Problems worth telling that do not stop a render (an ending release): the CLI prints them.
@@ -127,7 +139,15 @@ class Spec:
         return BRANCH_TABLE[self.nixpkgs]
 
     def has(self, kind: str) -> bool:
-        return kind in self.services
+        """Whether any service of `kind` is declared."""
+        return any(s.kind == kind for s in self.services.values())
+
+    def of_kind(self, kind: str) -> list[Service]:
+        return [s for s in self.services.values() if s.kind == kind]
+
+    def first(self, kind: str) -> Service | None:
+        """The first service of `kind` (what a built-in client such as Open WebUI points at)."""
+        return next((s for s in self.services.values() if s.kind == kind), None)
 
     @property
     def linux_systems(self) -> tuple[str, ...]:

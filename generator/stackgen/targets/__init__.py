@@ -5,13 +5,15 @@ Adding a target is adding a module here, a templates folder, and a line below.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from ..render import Templates
 from ..spec.model import Spec
 from . import compose, devshell, flake, home, mirrors, nixos, quadlet
 
-Target = Callable[[Spec, Templates], dict[str, str]]
+if TYPE_CHECKING:
+    from ..render import Templates
+
+Target = Callable[[Spec, "Templates"], dict[str, str]]
 
 # Files shared by the Nix targets (flake.nix): rendered when any Nix target is selected.
 SHARED: dict[str, Target] = {"flake": flake.render}

@@ -6,32 +6,34 @@ directly; compose's `deploy.resources` GPU reservations map poorly onto podman.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from .. import __version__, containers
-from ..containers import Container
+from ..containers import INITDB_TARGET, Container, port_binding
 from ..escape import compose_str
-from ..render import Templates
 from ..spec.model import Spec
 
+if TYPE_CHECKING:
+    from ..render import Templates
+
 INIT_SQL = "compose/postgres-init.sql"
-INITDB_TARGET = "/docker-entrypoint-initdb.d/10-stackgen.sql"
 
 
-def render(spec: Spec, tpl: Templates) -> dict[str, str]:
-    plan = containers.plan(spec, peer=lambda kind: kind)  # compose services resolve by name
+def render(spec: Spec, tpl: "Templates") -> dict[str, str]:
+    plan = containers.plan(spec, peer=lambda name: name)  # compose services resolve by name
     services: dict[str, Any] = {}
     volumes: dict[str, Any] = {}
     secrets: dict[str, Any] = {}
     files: dict[str, str] = {}
+    by_name = {ctr.name: ctr for ctr in plan}
     for ctr in plan:
-        services[ctr.kind] = _service(ctr)
+        services[ctr.name] = _service(ctr, by_name)
         volumes.update({name: {} for name, _ in ctr.volumes})
         secrets.update({name: {"file": host_file} for name, host_file in ctr.secrets})
         if ctr.init_sql:
-            files[INIT_SQL] = ctr.init_sql
+            files[init_sql_path(ctr)] = ctr.init_sql
     data: dict[str, Any] = {"name": spec.name, "services": services}
     if volumes:
         data["volumes"] = volumes
@@ -41,27 +43,38 @@ def render(spec: Spec, tpl: Templates) -> dict[str, str]:
         f"# Containers of \"{spec.name}\" for podman-compose (rendered by stackgen {__version__}).\n"
         "# Change stack.yaml and re-render instead of editing. Start: podman-compose up -d\n"
     )
-    body = yaml.safe_dump(_interpolation_safe(data), sort_keys=False, allow_unicode=True, width=1 << 16)
+    # libyaml's emitter where PyYAML has it: the pure-Python one is most of a large stack's render
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    body = yaml.dump(_interpolation_safe(data), Dumper=dumper, sort_keys=False, allow_unicode=True, width=1 << 16)
     files["compose.yaml"] = header + body
     return files
 
 
-def port_binding(host: str, host_port: int, container_port: int) -> str:
-    host = f"[{host}]" if ":" in host else host  # IPv6 addresses are bracketed
-    return f"{host}:{host_port}:{container_port}"
+def init_sql_path(ctr: Container) -> str:
+    """compose/postgres-init.sql for the instance named postgres (v1), else compose/<name>-init.sql."""
+    return INIT_SQL if ctr.name == "postgres" else f"compose/{ctr.name}-init.sql"
 
 
-def _service(ctr: Container) -> dict[str, Any]:
+def _service(ctr: Container, by_name: dict[str, Container]) -> dict[str, Any]:
     svc: dict[str, Any] = {"image": ctr.image}
+    if ctr.entrypoint:
+        svc["entrypoint"] = list(ctr.entrypoint)
+    if ctr.build:
+        context, containerfile = ctr.build  # relative to the spec's folder, where compose.yaml is by default
+        svc["build"] = {"context": context, "dockerfile": containerfile}
+        svc["pull_policy"] = "build"
+    if ctr.profiles:
+        svc["profiles"] = list(ctr.profiles)
     if ctr.command:
         svc["command"] = list(ctr.command)
     if ctr.env:
         svc["environment"] = dict(ctr.env)
-    svc["ports"] = [port_binding(*p) for p in ctr.ports]
+    if ctr.ports or not ctr.oneshot:
+        svc["ports"] = [port_binding(*p) for p in ctr.ports]
     mounts = [f"{name}:{path}" for name, path in ctr.volumes]
     mounts += [f"{host}:{path}:ro" for host, path in ctr.binds]
     if ctr.init_sql:
-        mounts.append(f"./{INIT_SQL}:{INITDB_TARGET}:ro")
+        mounts.append(f"./{init_sql_path(ctr)}:{INITDB_TARGET}:ro")
     if mounts:
         svc["volumes"] = mounts
     if ctr.gpu:
@@ -69,17 +82,27 @@ def _service(ctr: Container) -> dict[str, Any]:
     if ctr.secrets:
         svc["secrets"] = [name for name, _ in ctr.secrets]  # mounted at /run/secrets/<name>
     if ctr.depends_on:
-        svc["depends_on"] = {kind: {"condition": "service_healthy"} for kind in ctr.depends_on}
+        svc["depends_on"] = {name: _dependency(ctr, by_name[name]) for name in ctr.depends_on}
     h = ctr.health
-    svc["healthcheck"] = {
-        "test": ["CMD-SHELL", h.command],
-        "interval": h.interval,
-        "timeout": h.timeout,
-        "retries": h.retries,
-        "start_period": h.start_period,
-    }
-    svc["restart"] = "unless-stopped"
+    if h is not None:
+        svc["healthcheck"] = {
+            "test": ["CMD-SHELL", h.command],
+            "interval": h.interval,
+            "timeout": h.timeout,
+            "retries": h.retries,
+            "start_period": h.start_period,
+        }
+    svc["restart"] = "no" if ctr.oneshot else "unless-stopped"
     return svc
+
+
+def _dependency(ctr: Container, used: Container) -> dict[str, Any]:
+    """Start after `used` is healthy (started, when it has no health check). A service behind a
+    profile that `ctr` does not share may be absent: then it is waited for only when it runs."""
+    dep: dict[str, Any] = {"condition": "service_healthy" if used.health is not None else "service_started"}
+    if used.profiles and not set(used.profiles) & set(ctr.profiles):
+        dep["required"] = False
+    return dep
 
 
 def _interpolation_safe(value: Any) -> Any:

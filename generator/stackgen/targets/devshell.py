@@ -2,27 +2,40 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dataclasses import dataclass
 
 from .. import mirrordata
-from ..render import Templates
 from ..spec.model import Spec
 
+if TYPE_CHECKING:
+    from ..render import Templates
 
-def render(spec: Spec, tpl: Templates) -> dict[str, str]:
+
+def render(spec: Spec, tpl: "Templates") -> dict[str, str]:
     files = {
         "nix/devshell.nix": tpl(
             "devshell/devshell.nix.j2",
             pypi=mirrordata.pypi_index(spec),
             hf=mirrordata.hf_endpoint(spec),
-            services=", ".join(f"{kind} {svc.host}:{svc.port}" for kind, svc in spec.services.items()),
+            services=", ".join(f"{name} {svc.host}:{svc.port}" for name, svc in spec.services.items() if svc.port is not None),
             start_hints=start_hints(spec),
+            connection=connection(spec),
             toolkit_env=toolkit_env(spec),
         )
     }
     if spec.gpu.nvidia:
         files["nix/driver-libs.sh"] = tpl("devshell/driver-libs.sh.j2")
     return files
+
+
+def connection(spec: Spec) -> dict[str, str]:
+    """The connection variables of every declared service, at its address on this machine
+    (SPEC: the dev shell exports them); a variable the spec's own `env:` sets is left to it."""
+    from ..services.wiring import native
+
+    return {k: v for k, v in native(spec, list(spec.services.values())).items() if k not in spec.env}
 
 
 # The variables through which nvcc users, CMake's FindCUDAToolkit and torch's cpp_extension find
@@ -62,7 +75,7 @@ def start_hints(spec: Spec) -> list[Hint]:
             "compose.yaml: install podman-compose (or docker compose) to start the services",
         ))
     if "quadlet" in spec.targets:
-        units = " ".join(f"{spec.name}-{kind}" for kind in spec.services)
+        units = " ".join(f"{spec.name}-{name}" for name in spec.services)
         hints.append(Hint(
             (("command -v podman >/dev/null && command -v systemctl >/dev/null",
               "Quadlet: cp quadlet/* ~/.config/containers/systemd/ && systemctl --user daemon-reload"

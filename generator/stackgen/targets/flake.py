@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .. import mirrordata
-from ..render import Templates
 from ..spec.model import Spec
 
+if TYPE_CHECKING:
+    from ..render import Templates
 
-def render(spec: Spec, tpl: Templates) -> dict[str, str]:
+
+def render(spec: Spec, tpl: "Templates") -> dict[str, str]:
     files = {
         "flake.nix": tpl(
             "flake/flake.nix.j2",

@@ -16,17 +16,21 @@ home-manager's own:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dataclasses import replace
 from typing import Any
 
 from .. import containers, mirrordata
-from ..containers import Container
+from ..containers import INITDB_TARGET, Container, port_binding
+from ..nixmodules import copy_modules, services_by_kind
 from ..escape import hm_quadlet_env
-from ..render import Templates
+from ..services.postgres import password_sql as postgres_password_sql
 from ..spec.model import Spec
-from .compose import INITDB_TARGET, port_binding
-from .nixos import copy_modules, services_by_kind
-from .quadlet import START_TIMEOUT, Words, health_entries, unit_value
+from ..unitfile import START_TIMEOUT, Words, health_entries, unit_value
+
+if TYPE_CHECKING:
+    from ..render import Templates
 
 NATIVE_KINDS = ("ollama",)  # run by home-manager's own modules; every other kind is a container
 # kind -> (spec key, stackgen.<option>) of the secret file mounted into the container (plan's
@@ -60,8 +64,8 @@ class OptionFile:
         return str(self)
 
 
-def render(spec: Spec, tpl: Templates) -> dict[str, str]:
-    ollama = spec.services.get("ollama")
+def render(spec: Spec, tpl: "Templates") -> dict[str, str]:
+    ollama = spec.first("ollama")
     imports = ["ollama-models.nix"] if ollama is not None and ollama.models else []
     entries = [container(spec, unset, given) for unset, given in _plans(spec) if unset.kind not in NATIVE_KINDS]
     files = {
@@ -84,25 +88,27 @@ def render(spec: Spec, tpl: Templates) -> dict[str, str]:
 
 def _plans(spec: Spec) -> list[tuple[Container, Container]]:
     """Each container planned without its secret file and with one."""
-    host_network = ("open-webui",) if spec.has("ollama") else ()  # to reach the native Ollama
+    # Open WebUI shares the host's network to reach the native Ollama
+    host_network = [s.name for s in spec.of_kind("open-webui")] if spec.has("ollama") else []
 
-    def peer(kind: str) -> str:
-        return f"{spec.name}-{kind}"  # the container's name, which is its name on the network
+    def peer(name: str) -> str:
+        return f"{spec.name}-{name}"  # the container's name, which is its name on the network
 
     unset, given = (containers.plan(_with_password(spec, given), peer, host_network) for given in (False, True))
-    return list(zip(unset, given))
+    # Ollama runs natively here; its models come from ollama-models.nix, not a pull job
+    return [(a, b) for a, b in zip(unset, given) if not a.oneshot]
 
 
 def _with_password(spec: Spec, given: bool) -> Spec:
     """The spec with each secret file of SECRET_OPTIONS unset, or (when `given`) the
     OptionFile of its option."""
     services = {}
-    for kind, svc in spec.services.items():
+    for name, svc in spec.services.items():
         options = dict(svc.options)
-        if kind in SECRET_OPTIONS:
-            key, option = SECRET_OPTIONS[kind]
+        if svc.kind in SECRET_OPTIONS:
+            key, option = SECRET_OPTIONS[svc.kind]
             options[key] = OptionFile(option) if given else None
-        services[kind] = replace(svc, options=options)
+        services[name] = replace(svc, options=options)
     return replace(spec, services=services)
 
 
@@ -115,15 +121,15 @@ def container(spec: Spec, unset: Container, given: Container) -> dict[str, Any]:
     # the plans may differ only by the secret file: its mount, what reads it, and the init script's password lines
     password_sql = []
     if unset.kind == "postgres" and given.secrets:
-        databases = list(spec.services["postgres"].options["databases"])
-        password_sql = containers.postgres_password_sql(databases, containers.secret_path(given.secrets[0][0]))
+        databases = list(spec.services[unset.name].options["databases"])
+        password_sql = postgres_password_sql(databases, containers.secret_path(given.secrets[0][0]))
     init_differs = (unset.init_sql or "") + "".join(line + "\n" for line in password_sql) != (given.init_sql or "")
     if init_differs or (only_unset or only_given) and not option:
         raise AssertionError(f"{unset.kind}: the two plans differ beyond its secret file")
     secret = containers.secret_path(given.secrets[0][0]) if option else None
     return {
         "kind": unset.kind,
-        "name": f"{spec.name}-{unset.kind}",
+        "name": f"{spec.name}-{unset.name}",
         "volumes": [f"{spec.name}-{name}" for name, _ in unset.volumes],
         "options": common,
         "password": {"option": option, "mount": f":{secret}:ro", "if_set": only_given, "if_unset": only_unset}
@@ -138,8 +144,8 @@ def postgres_init(spec: Spec, ctr: Container, secret: str | None) -> dict[str, A
     password (`password`: only when the option's password file is set)."""
     if not ctr.init_sql:
         return None
-    databases = list(spec.services["postgres"].options["databases"])
-    password = containers.postgres_password_sql(databases, secret) if secret else []
+    databases = list(spec.services[ctr.name].options["databases"])
+    password = postgres_password_sql(databases, secret) if secret else []
     return {"lines": ctr.init_sql.splitlines(), "password": password, "mount": f":{INITDB_TARGET}:ro"}
 
 
@@ -159,18 +165,18 @@ def _options(spec: Spec, ctr: Container) -> dict[str, Any]:
     opts["environment"] = {k: hm_quadlet_env(v) for k, v in ctr.env.items()}
     opts["exec"] = unit_value("Container", Words(ctr.command)) if ctr.command else None
     opts["devices"] = [raw(containers.GPU_DEVICE)] if ctr.gpu else []
-    units = [unit_value("Unit", _unit(stack, dep)) for dep in ctr.depends_on]
+    units = [unit_value("Unit", _unit(spec, dep)) for dep in ctr.depends_on]
     opts["extraConfig"] = {
         "Unit": {"Requires": units, "After": units},
-        "Container": {key: raw(value) for key, value in health_entries(ctr.health)},
+        "Container": {key: raw(value) for key, value in health_entries(ctr.health)} if ctr.health else {},
         "Service": {"TimeoutStartSec": unit_value("Service", START_TIMEOUT)},
     }
     return _prune(opts)
 
 
-def _unit(stack: str, kind: str) -> str:
-    """The user unit that runs `kind`: home-manager's Ollama, else the container's."""
-    return "ollama.service" if kind == "ollama" else f"podman-{stack}-{kind}.service"
+def _unit(spec: Spec, name: str) -> str:
+    """The user unit that runs service `name`: home-manager's Ollama, else the container's."""
+    return "ollama.service" if spec.services[name].kind == "ollama" else f"podman-{spec.name}-{name}.service"
 
 
 def _prune(value: Any) -> Any:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .. import mirrordata
-from ..render import Templates
 from ..spec.model import Spec
 
+if TYPE_CHECKING:
+    from ..render import Templates
 
-def render(spec: Spec, tpl: Templates) -> dict[str, str]:
+
+def render(spec: Spec, tpl: "Templates") -> dict[str, str]:
     china = mirrordata.china_profile(spec)
     nix_config = "extra-substituters = " + " ".join(china["nix"])
     keys = sorted({c.key for c in spec.mirrors.nix if c.key})

@@ -9,9 +9,8 @@ imports are copied from modules/nixos/.
 from __future__ import annotations
 
 from .. import mirrordata
-from ..render import Templates, resource_root
+from ..nixmodules import copy_modules, services_by_kind
 from ..spec.model import POSTGRES_EXTENSION_SQL, POSTGRES_PRELOAD, Service, Spec
-from ..spec.validate import SERVICES
 
 # Targets whose containers this host runs through podman, so the module wires CDI for them.
 # (Not spec.validate.CONTAINER_TARGETS, which also counts home-manager for its checks.)
@@ -27,7 +26,7 @@ def render(spec: Spec, tpl: Templates) -> dict[str, str]:
     imports = []
     if spec.gpu.nvidia:
         imports.append("nvidia.nix")
-    llama = spec.services.get("llama-cpp")
+    llama = spec.first("llama-cpp")
     if llama is not None and llama.model_url:
         imports.append("model-fetch.nix")
     files = {
@@ -44,25 +43,14 @@ def render(spec: Spec, tpl: Templates) -> dict[str, str]:
             or any(spec.has(k) for k in ("postgres", "redis", "qdrant", "open-webui")),
             containers=any(t in spec.targets for t in HOST_CONTAINER_TARGETS),
             llama=llama_cpp(llama) if llama else None,
-            postgres=postgres(spec.services["postgres"]) if spec.has("postgres") else None,
-            ollama_url=spec.services["ollama"].local_url if spec.has("ollama") else None,
+            postgres=postgres(spec.first("postgres")) if spec.has("postgres") else None,
+            ollama_url=spec.first("ollama").local_url if spec.has("ollama") else None,
             firewall=sorted(firewall_ports(spec)),
-            redis_bind=bind_address(spec.services["redis"]) if spec.has("redis") else None,
+            redis_bind=bind_address(spec.first("redis")) if spec.has("redis") else None,
         )
     }
     files.update(copy_modules("nixos", imports))
     return files
-
-
-def services_by_kind(spec: Spec) -> dict[str, Service | None]:
-    """Every service kind, None where the spec declares none (templates test `svc.postgres`)."""
-    return {kind: spec.services.get(kind) for kind in SERVICES}
-
-
-def copy_modules(kind: str, names: list[str]) -> dict[str, str]:
-    """modules/<kind>/<name> -> nix/modules/<kind>/<name>, so the rendered tree is self-contained."""
-    root = resource_root("modules") / kind
-    return {f"nix/modules/{kind}/{name}": (root / name).read_text() for name in names}
 
 
 def bind_address(svc: Service) -> str:
@@ -106,8 +94,9 @@ def postgres(svc: Service) -> dict:
 def firewall_ports(spec: Spec) -> set[int]:
     """Exposed services whose nixpkgs module has no openFirewall option."""
     ports: set[int] = set()
-    if spec.has("postgres") and spec.services["postgres"].exposed:
-        ports.add(spec.services["postgres"].port)
-    if spec.has("qdrant") and spec.services["qdrant"].exposed:
-        ports |= {spec.services["qdrant"].port, spec.services["qdrant"].grpc_port}
+    pg, qdrant = spec.first("postgres"), spec.first("qdrant")
+    if pg is not None and pg.exposed:
+        ports.add(pg.port)
+    if qdrant is not None and qdrant.exposed:
+        ports |= {qdrant.port, qdrant.grpc_port}
     return ports

@@ -66,6 +66,17 @@ pkgs.mkShell {
     UV_DEFAULT_INDEX = "https://pypi.tuna.tsinghua.edu.cn/simple";
     PIP_INDEX_URL = "https://pypi.tuna.tsinghua.edu.cn/simple";
     HF_ENDPOINT = "https://hf-mirror.com";
+    # Where the stack's services are reached from this machine (services: in stack.yaml).
+    OLLAMA_URL = "http://127.0.0.1:11434";
+    OLLAMA_BASE_URL = "http://127.0.0.1:11434";
+    OLLAMA_HOST = "127.0.0.1:11434";
+    LLAMA_CPP_URL = "http://127.0.0.1:8080";
+    OPENAI_BASE_URL = "http://127.0.0.1:8080/v1";
+    POSTGRES_URL = "postgresql://aidb@127.0.0.1:5432/aidb";
+    DATABASE_URL = "postgresql://aidb@127.0.0.1:5432/aidb";
+    REDIS_URL = "redis://127.0.0.1:6379";
+    QDRANT_URL = "http://127.0.0.1:6333";
+    OPEN_WEBUI_URL = "http://127.0.0.1:3000";
     # Where source builds find the CUDA toolkit (never on LD_LIBRARY_PATH: see libraryHook).
     CUDA_HOME = "${cudaToolkit}";
     CUDA_PATH = "${cudaToolkit}";

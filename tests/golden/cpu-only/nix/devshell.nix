@@ -31,6 +31,19 @@ pkgs.mkShell {
     UV_PYTHON = python.interpreter;
     UV_PYTHON_DOWNLOADS = "never";
     HF_ENDPOINT = "https://hf-mirror.com";
+    # Where the stack's services are reached from this machine (services: in stack.yaml).
+    OLLAMA_URL = "http://127.0.0.1:11434";
+    OLLAMA_BASE_URL = "http://127.0.0.1:11434";
+    OLLAMA_HOST = "127.0.0.1:11434";
+    LLAMA_CPP_URL = "http://127.0.0.1:8081";
+    OPENAI_BASE_URL = "http://127.0.0.1:8081/v1";
+    POSTGRES_URL = "postgresql://app@127.0.0.1:5432/app";
+    POSTGRES_PASSWORD_FILE = "/run/secrets/postgres-password";
+    DATABASE_URL = "postgresql://app@127.0.0.1:5432/app";
+    REDIS_URL = "redis://127.0.0.1:6379";
+    REDIS_PASSWORD_FILE = "/run/secrets/redis-password";
+    QDRANT_URL = "http://127.0.0.1:6333";
+    QDRANT_API_KEY_FILE = "/run/secrets/qdrant.env";
   };
 
   shellHook = ''

@@ -29,6 +29,10 @@ pkgs.mkShell {
     # uv uses the Nix python and never downloads its own.
     UV_PYTHON = python.interpreter;
     UV_PYTHON_DOWNLOADS = "never";
+    # Where the stack's services are reached from this machine (services: in stack.yaml).
+    OLLAMA_URL = "http://127.0.0.1:11434";
+    OLLAMA_BASE_URL = "http://127.0.0.1:11434";
+    OLLAMA_HOST = "127.0.0.1:11434";
   };
 
   shellHook = ''

@@ -1,0 +1,73 @@
+"""llama.cpp's llama-server: one GGUF model behind an OpenAI-compatible API (GPU-capable).
+Any number of instances; on NixOS the first one of a spec uses nixpkgs' (single-instance)
+module, the others get systemd units of their own."""
+
+from __future__ import annotations
+
+from ..spec import checks as ck
+from .base import Endpoint, Kind
+
+BUILD = "b7018"  # llama.cpp release build; the CPU and CUDA server images share it
+IMAGE = f"ghcr.io/ggml-org/llama.cpp:server-{BUILD}"
+CUDA_IMAGE = f"ghcr.io/ggml-org/llama.cpp:server-cuda-{BUILD}"
+
+
+class LlamaCpp(Kind):
+    name = "llama-cpp"
+    port = 8080
+    container_port = 8080
+    gpu_capable = True
+    fields = {
+        "model": ck.abspath,
+        "model_url": ck.url,
+        "model_sha256": ck.SHA256,
+        "context": ck.integer(256, 1_048_576),
+        "gpu_layers": ck.integer(0, 1000),
+    }
+    defaults = {"model_url": None, "model_sha256": None, "context": 4096, "gpu_layers": None}
+    required = ("model",)
+    conventional = ("OPENAI_BASE_URL",)
+
+    def required_hint(self, key: str) -> str | None:
+        if key == "model":
+            return "give the GGUF file's path, e.g. model: /var/lib/llama-cpp/models/qwen2.5-coder-7b-q4_k_m.gguf"
+        return None
+
+    def default_image(self, svc) -> str:
+        return CUDA_IMAGE if svc.gpu else IMAGE
+
+    def conventional_env(self, svc, at: Endpoint) -> dict[str, str]:
+        return {"OPENAI_BASE_URL": f"http://{at.authority}/v1"}
+
+    def gpu_layers(self, svc) -> int | None:
+        """Layers to offload: the spec's number, else all of them on a GPU."""
+        layers = svc.options["gpu_layers"]
+        return layers if layers is not None else (999 if svc.gpu else None)
+
+    def flags(self, svc) -> list[tuple[str, int]]:
+        """llama-server flags beyond model, host and port (long names, as nixpkgs' settings)."""
+        flags: list[tuple[str, int]] = [("ctx-size", svc.options["context"])]
+        layers = self.gpu_layers(svc)
+        if layers is not None:
+            flags.append(("n-gpu-layers", layers))
+        return flags
+
+    def container(self, spec, svc, peer):
+        from ..containers import Health, base, mirror_env
+
+        model = svc.options["model"]
+        args = ["--model", model, "--host", "0.0.0.0", "--port", "8080", "--ctx-size", str(svc.options["context"])]
+        layers = svc.options["gpu_layers"]
+        if svc.gpu:
+            args += ["--n-gpu-layers", str(999 if layers is None else layers)]
+        model_dir = model.rsplit("/", 1)[0] or "/"
+        return base(
+            svc, self,
+            Health("curl --globoff -fsS http://127.0.0.1:8080/health >/dev/null", start_period="300s"),
+            binds=((model_dir, model_dir),),
+            env=mirror_env(spec, hf=True),
+            command=tuple(args),
+        )  # fmt: skip
+
+
+KIND = LlamaCpp()

@@ -1,0 +1,166 @@
+"""PostgreSQL: `databases:` each owned by a role of the same name, `extensions:` created in
+each of them. NixOS uses nixpkgs' module; the containers run the pgvector image (or `image:`)
+with an init script."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..spec import checks as ck
+from ..spec.checks import INVALID, Collector, dotted
+from ..spec.model import POSTGRES_EXTENSION_SQL, POSTGRES_PRELOAD, POSTGRES_VERSIONS
+from .base import Endpoint, Kind
+
+PGVECTOR_RELEASE = "0.8.1"  # pgvector/pgvector publishes <release>-pg<major> for PostgreSQL 13..18
+# Extensions the default image (pgvector/pgvector) carries; others need `image:`.
+DEFAULT_EXTENSIONS = ("pgvector",)
+
+IDENT = ck.string(pattern=r"[a-z_][a-z0-9_]{0,62}", describe="a plain SQL identifier (lowercase letters, digits, '_')")
+# Names a database (and its owner role, named like it) cannot take: they exist in every cluster
+# (the superuser and its database, the templates) or PostgreSQL reserves them as role names.
+RESERVED_DATABASES = {
+    "postgres": "the superuser role and its database exist in every cluster",
+    "template0": "a template database that exists in every cluster",
+    "template1": "a template database that exists in every cluster",
+    "public": "PostgreSQL reserves it as a role name",
+    "none": "PostgreSQL reserves it as a role name",
+}
+
+
+def _database(c: Collector, path: tuple, value: Any) -> Any:
+    """A database name that the init SQL (CREATE DATABASE, and CREATE ROLE of the same name)
+    and NixOS's ensureDatabases/ensureUsers can create in a fresh cluster."""
+    value = IDENT(c, path, value)
+    if value is INVALID:
+        return value
+    why = RESERVED_DATABASES.get(value) or ("PostgreSQL reserves role names starting with pg_" if value.startswith("pg_") else None)
+    if why:
+        return c.error(
+            path,
+            f"{dotted(path)} {value!r} cannot be a database name: each database gets an owner role of the same name, and {why}",
+            "choose another name, such as app or aidb",
+        )
+    return value
+
+
+class Postgres(Kind):
+    name = "postgres"
+    port = 5432
+    container_port = 5432
+    fields = {
+        "version": ck.enum(POSTGRES_VERSIONS),
+        "databases": ck.listof(_database, max_len=100),
+        "extensions": ck.listof(ck.enum(POSTGRES_EXTENSION_SQL)),
+        "password_file": ck.abspath,
+    }
+    defaults = {"version": 17, "databases": (), "extensions": (), "password_file": None}
+    secrets = {"password_file": "/run/secrets/postgres-password (the bare password)"}
+    secret_variables = {"password_file": "PASSWORD_FILE"}
+    container_auth = "password_file"
+    conventional = ("DATABASE_URL",)
+
+    def default_image(self, svc) -> str:
+        return f"docker.io/pgvector/pgvector:{PGVECTOR_RELEASE}-pg{svc.options['version']}"
+
+    def url(self, svc, at: Endpoint) -> str:
+        # The first database and its owner role; the password travels as <NAME>_PASSWORD_FILE.
+        db = svc.options["databases"][0] if svc.options["databases"] else "postgres"
+        return f"postgresql://{db}@{at.authority}/{db}"
+
+    def conventional_env(self, svc, at: Endpoint) -> dict[str, str]:
+        return {"DATABASE_URL": self.url(svc, at)}
+
+    def container_checks(self, c: Collector, svc) -> None:
+        if svc.image is not None:
+            return
+        for i, ext in enumerate(svc.options["extensions"]):
+            if ext not in DEFAULT_EXTENSIONS:
+                c.error(
+                    ("services", svc.name, "extensions", i),
+                    f"the default postgres container image ({self.default_image(svc)}) has no {ext}",
+                    f"set services.{svc.name}.image to an image that includes {ext}, or drop compose, quadlet and home-manager from targets",
+                )
+
+    def container(self, spec, svc, peer):
+        from ..containers import Health, base, secret, secret_path
+
+        version = svc.options["version"]
+        databases = list(svc.options["databases"])
+        extensions = list(svc.options["extensions"])
+        pw = secret(svc, "password_file")
+        env = {}
+        if databases:
+            env["POSTGRES_DB"] = databases[0]
+        if pw:
+            env["POSTGRES_PASSWORD_FILE"] = secret_path(pw[0])
+        else:  # no password: local trust (spec validation refuses this on an exposed host)
+            env["POSTGRES_HOST_AUTH_METHOD"] = "trust"
+        preload = [e for e in POSTGRES_PRELOAD if e in extensions]
+        return base(
+            svc, self,
+            Health("pg_isready -q -h 127.0.0.1 -p 5432 -U postgres"),
+            data=data_dir(version, svc.image or self.default_image(svc)),
+            secrets=(pw,) if pw else (),
+            env=env,
+            command=("postgres", "-c", "shared_preload_libraries=" + ",".join(preload)) if preload else (),
+            init_sql=init_sql(databases, extensions, secret_path(pw[0]) if pw else None),
+        )  # fmt: skip
+
+
+def data_dir(version: int, image: str) -> str:
+    """Where a postgres image keeps its data (the volume's mount point)."""
+    if "timescaledb-ha" in image:  # Timescale's HA image runs as user postgres from its home
+        return "/home/postgres/pgdata"
+    # PostgreSQL 18 images keep PGDATA in a versioned folder under /var/lib/postgresql.
+    return "/var/lib/postgresql" if version >= 18 else "/var/lib/postgresql/data"
+
+
+def init_sql(databases: list[str], extensions: list[str], password_file: str | None) -> str | None:
+    """SQL the image's entrypoint runs once, as the superuser, on an empty data directory:
+    the databases, each owned by a role of its own name (as on NixOS, ensureDBOwnership),
+    the extensions, and the roles' password when there is a password file."""
+    if not databases and not extensions:
+        return None
+    lines = [
+        "-- Rendered by stackgen from services.postgres; change stack.yaml and re-render instead of editing.",
+        "-- The postgres image runs this once, when it initializes an empty data volume.",
+    ]
+    lines += [f'CREATE DATABASE "{db}";' for db in databases[1:]]
+    for db in databases:
+        lines += [f'CREATE ROLE "{db}" LOGIN;', f'ALTER DATABASE "{db}" OWNER TO "{db}";']
+    for db in databases or ["postgres"]:
+        names = [POSTGRES_EXTENSION_SQL[e] for e in extensions if e != "pg_cron"]
+        if names:
+            lines.append(f'\\connect "{db}"')
+            lines += [f'CREATE EXTENSION IF NOT EXISTS "{name}";' for name in names]
+    if "pg_cron" in extensions:  # pg_cron lives in cron.database_name, "postgres" by default
+        lines += ['\\connect "postgres"', 'CREATE EXTENSION IF NOT EXISTS "pg_cron";']
+    if password_file:
+        lines += password_sql(databases, password_file)
+    return "\n".join(lines) + "\n"
+
+
+def password_sql(databases: list[str], password_file: str) -> list[str]:
+    """psql lines that give each owner role the password in `password_file` (never inline)."""
+    if not databases:
+        return []
+    return [f"\\set password `cat {password_file}`"] + [f"ALTER ROLE \"{db}\" WITH PASSWORD :'password';" for db in databases]
+
+
+def nixos(svc) -> dict:
+    """What nixos.nix.j2 needs beyond the options: preload libraries and the extensions to create."""
+    databases = list(svc.options["databases"])
+    extensions = list(svc.options["extensions"])
+    cron_db = databases[0] if databases else "postgres"
+    create = [(db, POSTGRES_EXTENSION_SQL[ext]) for db in databases for ext in extensions if ext != "pg_cron"]
+    if "pg_cron" in extensions:
+        create.append((cron_db, "pg_cron"))
+    return {
+        "extensions": extensions,
+        "preload": ",".join(e for e in POSTGRES_PRELOAD if e in extensions),
+        "cron_db": cron_db if "pg_cron" in extensions else None,
+        "create": create,
+    }
+
+
+KIND = Postgres()

@@ -1,0 +1,62 @@
+"""Redis. NixOS: a named server of nixpkgs' `services.redis.servers`; containers: the pinned image."""
+
+from __future__ import annotations
+
+from ..spec import checks as ck
+from .base import Endpoint, Kind
+
+IMAGE = "docker.io/library/redis:7.4.6"
+
+
+class Redis(Kind):
+    name = "redis"
+    port = 6379
+    container_port = 6379
+    fields = {"maxmemory": ck.MEMSIZE, "password_file": ck.abspath}
+    defaults = {"maxmemory": None, "password_file": None}
+    secrets = {"password_file": "/run/secrets/redis-password (the bare password)"}
+    secret_variables = {"password_file": "PASSWORD_FILE"}
+    container_auth = "password_file"
+    conventional = ("REDIS_URL",)
+    data = "/data"
+
+    def default_image(self, svc) -> str:
+        return IMAGE
+
+    def url(self, svc, at: Endpoint) -> str:
+        return f"redis://{at.authority}"
+
+    def conventional_env(self, svc, at: Endpoint) -> dict[str, str]:
+        return {"REDIS_URL": self.url(svc, at)}
+
+    def container(self, spec, svc, peer):
+        from ..containers import Health, base, secret, secret_path
+
+        pw = secret(svc, "password_file")
+        # Other containers reach it over the stack's network, not loopback; what the host sees is
+        # decided by the published port (127.0.0.1 unless the spec exposes it, and then with a password).
+        server = ["redis-server", "--appendonly", "yes", "--protected-mode", "no"]
+        if svc.options["maxmemory"]:
+            server += ["--maxmemory", svc.options["maxmemory"]]
+        ping = "redis-cli -p 6379 ping | grep -q PONG"
+        if pw:
+            path = secret_path(pw[0])
+            # redis-server has no password-file option, and a password given as an argument shows
+            # in `ps` to every user of the host. A shell writes it into a private config file
+            # (printf is a builtin: no process sees it), escaped for redis' quoted strings, then
+            # hands over to the image's entrypoint, which drops root to the redis user.
+            conf = "/tmp/stackgen-redis.conf"
+            command: tuple[str, ...] = (
+                "sh",
+                "-c",
+                f"umask 077 && printf 'requirepass \"%s\"\\n' \"$(sed 's/[\\\\\"]/\\\\&/g' {path})\" >{conf}"
+                f" && {{ chown redis {conf} 2>/dev/null || true; }}"
+                f" && exec docker-entrypoint.sh {server[0]} {conf} " + " ".join(server[1:]),
+            )
+            ping = f'REDISCLI_AUTH="$(cat {path})" {ping}'
+        else:
+            command = tuple(server)
+        return base(svc, self, Health(ping), secrets=(pw,) if pw else (), command=command)
+
+
+KIND = Redis()

@@ -1,0 +1,37 @@
+# Rendered by stackgen 0.1.0 from the spec "tutor". Edit stack.yaml and run
+# `stackgen render` rather than editing this file: stackgen refuses to overwrite hand edits.
+{
+  description = "Tutor de español, API";
+
+  inputs = {
+    nixpkgs.url = "github:NixOS/nixpkgs/nixos-26.11";
+  };
+
+  outputs =
+    { self, nixpkgs, ... }:
+    let
+      inherit (nixpkgs) lib;
+      systems = [ "x86_64-linux" ];
+      forAllSystems = f: lib.genAttrs systems (system: f system (pkgsFor system));
+      pkgsFor =
+        system:
+        import nixpkgs {
+          inherit system;
+        };
+    in
+    {
+      devShells = forAllSystems (
+        system: pkgs: {
+          default = import ./nix/devshell.nix { inherit pkgs; };
+        }
+      );
+
+      # `nix flake check` builds or evaluates each of these.
+      checks = forAllSystems (
+        system: pkgs:
+        {
+          devshell = self.devShells.${system}.default;
+        }
+      );
+    };
+}
