@@ -43,6 +43,7 @@ def services(c: Collector, value: Any, gpu: Gpu, targets: tuple[str, ...]) -> di
     _ports(c, found)
     _job_names(c, found)
     _single_instance(c, found, targets)
+    _home_manager_gaps(c, found, targets)
     return found
 
 
@@ -65,6 +66,20 @@ SINGLE_INSTANCE = {
         "open-webui": "the home module has one stackgen.openWebui.environmentFile",
     },
 }
+
+
+def _home_manager_gaps(c: Collector, found: dict[str, Service], targets: tuple[str, ...]) -> None:
+    """What the home-manager module cannot render yet, refused rather than rendered wrong: an
+    app run from `command:` (no systemd user service yet: it would run a missing local image),
+    and a container or app using its native Ollama (reached only from the host's network)."""
+    if "home-manager" not in targets:
+        return
+    for svc in found.values():
+        if svc.kind == "app" and not svc.image:
+            c.error(("services", svc.name), f"services.{svc.name}: an app without image cannot run on home-manager yet", f"add image: to services.{svc.name}, or drop home-manager from targets", at_key=True)
+        used_ollama = [n for n in svc.options.get("uses", ()) if n in found and found[n].kind == "ollama"]
+        if svc.kind in ("app", "container") and used_ollama:
+            c.error(("services", svc.name, "uses"), f"services.{svc.name} cannot use services.{used_ollama[0]} on home-manager yet: Ollama runs natively there, outside the containers' network", "drop home-manager from targets", at_key=True)
 
 
 def _single_instance(c: Collector, found: dict[str, Service], targets: tuple[str, ...]) -> None:
