@@ -330,3 +330,55 @@ def test_ollama_ipv6_hosts_are_bracketed_for_ollama_host(host, listen, tmp_path,
     assert stub_eval(nix, tmp_path / MODULES["nixos"])["services"]["ollama"]["host"] == listen
     if "%" not in host:
         assert stub_eval(nix, tmp_path / MODULES["home"])["services"]["ollama"]["host"] == listen
+
+
+def test_instances_and_generic_services_on_nixos(tmp_path, nix):
+    """mcp-gateway on NixOS: the second llama.cpp server as its own hardened unit, the app as a
+    hardened unit wired to the units it uses with addresses on this machine, and the container
+    through oci-containers on the host's network (where the redis it uses listens)."""
+    render_spec(CASES["mcp-gateway"], tmp_path)
+    cfg = stub_eval(nix, tmp_path / MODULES["nixos"])
+    units = cfg["systemd"]["services"]
+    coder = units["llama-cpp-coder"]
+    assert coder["serviceConfig"]["DynamicUser"] is True and coder["serviceConfig"]["ProtectSystem"] == "strict"
+    assert coder["serviceConfig"]["ExecStart"].endswith("/bin/llama-server --host 127.0.0.1 --port 8081 --model /var/lib/llama-cpp/models/qwen2.5-coder-7b-q4_k_m.gguf --ctx-size 16384 --n-gpu-layers 999")
+    app = units["mcp-gateway-gateway"]
+    assert app["requires"] == ["postgresql.service", "stackgen-postgres-setup.service", "redis-mcp-gateway.service", "qdrant.service", "llama-cpp.service", "llama-cpp-coder.service"]
+    assert set(app["requires"]) <= set(app["after"])
+    env = app["environment"]
+    assert env["DATABASE_URL"] == "postgresql://gateway@127.0.0.1:5432/gateway"
+    assert env["REDIS_URL"] == "redis://127.0.0.1:6379" and env["CODER_URL"] == "http://127.0.0.1:8081"
+    assert env["LOG_LEVEL"] == "info"
+    sc = app["serviceConfig"]
+    assert sc["DynamicUser"] is True and sc["StateDirectory"] == "mcp-gateway-gateway" and sc["Restart"] == "on-failure"
+    assert sc["ExecStart"].endswith("/bin/env uv run uvicorn gateway.main:app --host 127.0.0.1 --port 8091")
+    ctr = cfg["virtualisation"]["oci-containers"]["containers"]["mcp-gateway-redis-insight"]
+    assert ctr["image"] == "docker.io/redis/redisinsight:2.58"
+    assert ctr["environment"] == {"REDIS_URL": "redis://127.0.0.1:6379"}
+    assert "--network=host" in ctr["extraOptions"]
+    assert units["podman-mcp-gateway-redis-insight"]["requires"] == ["redis-mcp-gateway.service"]
+
+
+def test_app_secrets_reach_nixos_units_as_credentials(tmp_path, nix):
+    """A used service's secret reaches a DynamicUser app as LoadCredential= and a %d/ path in
+    its *_FILE variable, never as a value; `%` in paths and env values stays literal."""
+    from conftest import render_text
+
+    spec = (
+        "version: 1\nname: s\ntargets: [nixos]\nservices:\n"
+        "  api:\n    kind: app\n    command: [/srv/api/bin/api, --greeting, 'a b%n $HOME']\n    uses: [cache, box]\n    env: {PCT: '50%'}\n"
+        "  cache:\n    kind: redis\n    password_file: /run/secrets/re%dis\n"
+        "  box:\n    kind: container\n    image: docker.io/library/nginx:1.27\n    port: 8088\n    container_port: 80\n"
+        "  cache2:\n    kind: redis\n    port: 6380\n"
+    )
+    render_text(spec, tmp_path)
+    cfg = stub_eval(nix, tmp_path / MODULES["nixos"])
+    app = cfg["systemd"]["services"]["s-api"]
+    assert app["serviceConfig"]["LoadCredential"] == ["cache-password:/run/secrets/re%%dis"]
+    assert app["environment"]["CACHE_PASSWORD_FILE"] == "%d/cache-password"
+    assert app["environment"]["PCT"] == "50%%"
+    assert app["serviceConfig"]["ExecStart"] == '/srv/api/bin/api --greeting "a b%%n $$HOME"'
+    assert app["requires"] == ["redis-s.service", "podman-s-box.service"]
+    assert cfg["virtualisation"]["oci-containers"]["containers"]["s-box"]["ports"] == ["127.0.0.1:8088:80"]
+    assert set(cfg["services"]["redis"]["servers"]) == {"s", "s-cache2"}
+    assert cfg["services"]["redis"]["servers"]["s-cache2"]["port"] == 6380

@@ -48,6 +48,10 @@ class App(Generic):
         for target in targets:
             if target in NATIVE_TARGETS and not values.get("command"):
                 c.error(path, f"services.{name} cannot run on {target}: an app needs 'command' there", f"add command: [program, args...] to services.{name}, or drop {target} from targets", at_key=True)
+            program = (values.get("command") or [""])[0]
+            if target in NATIVE_TARGETS + ("home-manager",) and "=" in program and not program.startswith("/"):
+                # the unit runs it through env(1), which would read NAME=value as a variable
+                c.error(path + ("command", 0), f"services.{name}.command[0] {program!r} is no program name ('=' in it)", "give the program's absolute path", at_key=False)
             if target in BUILD_TARGETS and not (values.get("image") or values.get("build")):
                 c.error(path, f"services.{name} cannot run on {target}: an app needs 'image' or 'build' there", f"add image: registry/name:tag or build: {{context: .}} to services.{name}, or drop {target} from targets", at_key=True)
             if target in IMAGE_TARGETS and not values.get("image"):

@@ -42,23 +42,60 @@ def services(c: Collector, value: Any, gpu: Gpu, targets: tuple[str, ...]) -> di
     _variables(c, found, targets)
     _ports(c, found)
     _job_names(c, found)
-    _not_rendered_yet(c, found, targets)
+    _single_instance(c, found, targets)
+    _home_manager_gaps(c, found, targets)
     return found
 
 
-# Targets that do not render these instances yet: refused here rather than dropped silently.
-NOT_YET = ("nixos", "home-manager")
+# Kinds whose module on a target runs one server (nixpkgs' services.ollama, postgresql, qdrant,
+# open-webui; home-manager's services.ollama, and the one stackgen.* secret option and init
+# script the home module keeps per kind). llama.cpp and redis have no limit on NixOS (extra
+# llama-servers get units of their own, redis has services.redis.servers.<name>).
+SINGLE_INSTANCE = {
+    "nixos": {
+        "ollama": "nixpkgs' services.ollama runs one server",
+        "postgres": "nixpkgs' services.postgresql runs one cluster (give it more databases instead)",
+        "qdrant": "nixpkgs' services.qdrant runs one server",
+        "open-webui": "nixpkgs' services.open-webui runs one server",
+    },
+    "home-manager": {
+        "ollama": "home-manager's services.ollama runs one server",
+        "postgres": "the home module has one stackgen.postgres.passwordFile and one init script (give it more databases instead)",
+        "redis": "the home module has one stackgen.redis.passwordFile",
+        "qdrant": "the home module has one stackgen.qdrant.environmentFile",
+        "open-webui": "the home module has one stackgen.openWebui.environmentFile",
+    },
+}
 
 
-def _not_rendered_yet(c: Collector, found: dict[str, Service], targets: tuple[str, ...]) -> None:
-    seen: set[str] = set()
+def _home_manager_gaps(c: Collector, found: dict[str, Service], targets: tuple[str, ...]) -> None:
+    """What the home-manager module cannot render yet, refused rather than rendered wrong: an
+    app run from `command:` (no systemd user service yet: it would run a missing local image),
+    and a container or app using its native Ollama (reached only from the host's network)."""
+    if "home-manager" not in targets:
+        return
     for svc in found.values():
-        for target in (t for t in targets if t in NOT_YET):
-            if svc.kind in ("container", "app") or svc.kind in seen:
-                what = f"a second {svc.kind}" if svc.kind in seen else f"{'an' if svc.kind == 'app' else 'a'} {svc.kind} service"
-                c.error(("services", svc.name), f"services.{svc.name}: {what} cannot run on {target} yet", f"drop {target} from targets", at_key=True)
-                break
-        seen.add(svc.kind)
+        if svc.kind == "app" and not svc.image:
+            c.error(("services", svc.name), f"services.{svc.name}: an app without image cannot run on home-manager yet", f"add image: to services.{svc.name}, or drop home-manager from targets", at_key=True)
+        used_ollama = [n for n in svc.options.get("uses", ()) if n in found and found[n].kind == "ollama"]
+        if svc.kind in ("app", "container") and used_ollama:
+            c.error(("services", svc.name, "uses"), f"services.{svc.name} cannot use services.{used_ollama[0]} on home-manager yet: Ollama runs natively there, outside the containers' network", "drop home-manager from targets", at_key=True)
+
+
+def _single_instance(c: Collector, found: dict[str, Service], targets: tuple[str, ...]) -> None:
+    """A second instance of a kind whose module on a target runs one server is refused there."""
+    for target in (t for t in targets if t in SINGLE_INSTANCE):
+        seen: dict[str, str] = {}
+        for svc in found.values():
+            why = SINGLE_INSTANCE[target].get(svc.kind)
+            if why and svc.kind in seen:
+                c.error(
+                    ("services", svc.name),
+                    f"services.{svc.name}: a second {svc.kind} (after services.{seen[svc.kind]}) cannot run on {target}: {why}",
+                    f"run it as kind: container with the image you need, or drop {target} from targets",
+                    at_key=True,
+                )
+            seen.setdefault(svc.kind, svc.name)
 
 
 def _variables(c: Collector, found: dict[str, Service], targets: tuple[str, ...]) -> None:

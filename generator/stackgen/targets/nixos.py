@@ -27,7 +27,8 @@ def render(spec: Spec, tpl: Templates) -> dict[str, str]:
     if spec.gpu.nvidia:
         imports.append("nvidia.nix")
     llama = spec.first("llama-cpp")
-    if llama is not None and llama.model_url:
+    fetch = model_fetches(spec)
+    if fetch:
         imports.append("model-fetch.nix")
     files = {
         "nix/nixos.nix": tpl(
@@ -46,11 +47,25 @@ def render(spec: Spec, tpl: Templates) -> dict[str, str]:
             postgres=postgres(spec.first("postgres")) if spec.has("postgres") else None,
             ollama_url=spec.first("ollama").local_url if spec.has("ollama") else None,
             firewall=sorted(firewall_ports(spec)),
-            redis_bind=bind_address(spec.first("redis")) if spec.has("redis") else None,
+            redis=redis_servers(spec),
+            fetch=fetch,
+            llama_units=llama_units(spec),
+            apps=apps(spec),
+            oci=oci_containers(spec),
         )
     }
     files.update(copy_modules("nixos", imports))
     return files
+
+
+def model_fetches(spec: Spec) -> list[dict]:
+    """GGUF downloads (./modules/nixos/model-fetch.nix) before each llama.cpp unit starts."""
+    out = []
+    for i, svc in enumerate(spec.of_kind("llama-cpp")):
+        if svc.options["model_url"]:
+            unit = "llama-cpp" if i == 0 else f"llama-cpp-{svc.name}"
+            out.append({"key": unit, "svc": svc, "unit": f"{unit}.service"})
+    return out
 
 
 def bind_address(svc: Service) -> str:
@@ -93,10 +108,206 @@ def postgres(svc: Service) -> dict:
 
 def firewall_ports(spec: Spec) -> set[int]:
     """Exposed services whose nixpkgs module has no openFirewall option."""
-    ports: set[int] = set()
+    ports: set[int] = {svc.port for svc in spec.of_kind("llama-cpp")[1:] if svc.exposed}
     pg, qdrant = spec.first("postgres"), spec.first("qdrant")
     if pg is not None and pg.exposed:
         ports.add(pg.port)
     if qdrant is not None and qdrant.exposed:
         ports |= {qdrant.port, qdrant.grpc_port}
     return ports
+
+
+# --- instances beyond nixpkgs' single-instance modules: units of their own -------------------
+
+# The hardening nixpkgs' services.llama-cpp gives llama-server (nixos/modules/services/misc/
+# llama-cpp.nix), which the extra llama.cpp servers and the apps get too.
+HARDENING = {
+    "DynamicUser": True,
+    "CapabilityBoundingSet": "",
+    "RestrictAddressFamilies": ["AF_INET", "AF_INET6", "AF_UNIX"],
+    "NoNewPrivileges": True,
+    "PrivateMounts": True,
+    "PrivateTmp": True,
+    "PrivateUsers": True,
+    "ProtectClock": True,
+    "ProtectControlGroups": True,
+    "ProtectHome": True,
+    "ProtectKernelLogs": True,
+    "ProtectKernelModules": True,
+    "ProtectKernelTunables": True,
+    "ProtectSystem": "strict",
+    "LockPersonality": True,
+    "RemoveIPC": True,
+    "RestrictNamespaces": True,
+    "RestrictRealtime": True,
+    "RestrictSUIDSGID": True,
+    "SystemCallArchitectures": "native",
+    "SystemCallFilter": ["@system-service", "~@privileged"],
+    "SystemCallErrorNumber": "EPERM",
+    "ProtectProc": "invisible",
+    "ProtectHostname": True,
+}
+
+
+def redis_servers(spec: Spec) -> list[dict]:
+    """services.redis.servers.<server>: the first instance keeps the stack's name (its unit
+    redis-<stack>.service and /var/lib/redis-<stack> stay where v1 put them), the others are
+    <stack>-<name>."""
+    out = []
+    for i, svc in enumerate(spec.of_kind("redis")):
+        server = spec.name if i == 0 else f"{spec.name}-{svc.name}"
+        out.append({"server": server, "svc": svc, "bind": bind_address(svc), "first": i == 0})
+    return out
+
+
+def unit_of(spec: Spec, svc: Service) -> list[str]:
+    """The systemd units that run `svc` on NixOS (what a client requires and starts after)."""
+    first = spec.first(svc.kind)
+    if svc.kind == "ollama":
+        return ["ollama.service"]
+    if svc.kind == "llama-cpp":
+        return ["llama-cpp.service" if svc is first else f"llama-cpp-{svc.name}.service"]
+    if svc.kind == "postgres":
+        setup = postgres(svc)["create"] or svc.options["databases"]
+        return ["postgresql.service"] + (["stackgen-postgres-setup.service"] if setup else [])
+    if svc.kind == "redis":
+        server = next(r["server"] for r in redis_servers(spec) if r["svc"] is svc)
+        return [f"redis-{server}.service"]
+    if svc.kind in ("qdrant", "open-webui"):
+        return [f"{svc.kind}.service"]
+    if svc.kind == "container":
+        return [f"podman-{spec.name}-{svc.name}.service"]
+    return [f"{spec.name}-{svc.name}.service"]  # app
+
+
+def llama_units(spec: Spec) -> list[dict]:
+    """llama.cpp servers after the first (nixpkgs' module runs one): a unit each, running the
+    same llama-server with the same hardening; its words escaped for ExecStart=."""
+    from ..escape import systemd_words
+    from ..services import KINDS
+
+    out = []
+    for svc in spec.of_kind("llama-cpp")[1:]:
+        args = ["--host", svc.host, "--port", str(svc.port), "--model", svc.options["model"]]
+        args += [part for flag, value in KINDS["llama-cpp"].flags(svc) for part in (f"--{flag}", str(value))]
+        unit = f"llama-cpp-{svc.name}"
+        service = {
+            "description": f"llama.cpp server {svc.name} of {spec.name}",
+            "after": ["network.target"],
+            "wantedBy": ["multi-user.target"],
+            "serviceConfig": {
+                "Type": "idle",
+                "KillSignal": "SIGINT",
+                "Restart": "on-failure",
+                "RestartSec": 300,
+                "PrivateDevices": False,  # the GPU's device nodes
+                **HARDENING,
+                "MemoryDenyWriteExecute": True,
+            },
+        }
+        out.append({
+            "unit": unit,
+            "svc": svc,
+            "service": service,
+            "cuda": svc.gpu if spec.gpu.nvidia else None,
+            "args": systemd_words(args),
+        })  # fmt: skip
+    return out
+
+
+def _credential(used: Service, option: str, creds: list[str]) -> str:
+    """LoadCredential= for a secret file a client reads: the unit's DynamicUser cannot read
+    the file itself; systemd copies it to $CREDENTIALS_DIRECTORY (%d) for the unit alone."""
+    from ..containers import secret
+    from ..escape import systemd_percent
+
+    name, path = secret(used, option)
+    creds.append(f"{name}:{systemd_percent(path)}")
+    return f"%d/{name}"
+
+
+def apps(spec: Spec) -> list[dict]:
+    """`app` services: a hardened system unit each, running `command:` (a program not given by
+    its absolute path is looked up in the system profile through env(1))."""
+    from ..escape import systemd_percent, systemd_words
+    from ..services.wiring import native_endpoint, variables
+
+    out = []
+    for svc in spec.of_kind("app"):
+        unit = f"{spec.name}-{svc.name}"
+        used = [spec.services[n] for n in svc.options["uses"]]
+        creds: list[str] = []
+        conn = variables(spec, used, native_endpoint, lambda u, option: _credential(u, option, creds))
+        # Environment= lines: `%` doubled (a literal), except in the %d/... of a credential
+        env = {k: systemd_percent(v) for k, v in svc.options["env"].items()}
+        env.update({k: v if v.startswith("%d/") else systemd_percent(v) for k, v in conn.items()})
+        units = [u for dep in used for u in unit_of(spec, dep)]
+        command = list(svc.options["command"])
+        service = {
+            "description": f"{svc.name} of {spec.name}",
+            "after": ["network.target", *units],
+            "requires": units,
+            "wantedBy": ["multi-user.target"],
+            "environment": {"HOME": f"/var/lib/{unit}", **env},
+            "path": ["/run/current-system/sw"],
+            "serviceConfig": {
+                "Restart": "on-failure",
+                "RestartSec": 5,
+                "StateDirectory": unit,
+                "WorkingDirectory": f"/var/lib/{unit}",
+                **HARDENING,
+                **({"LoadCredential": creds} if creds else {}),
+            },
+        }
+        out.append({"unit": unit, "service": service, "args": systemd_words(command), "absolute": command[0].startswith("/")})
+    return out
+
+
+def oci_containers(spec: Spec) -> list[dict]:
+    """`container` services through virtualisation.oci-containers (podman). One that uses other
+    services shares the host's network, where they listen (loopback, mostly); the others
+    publish their port on the spec's address."""
+    from ..containers import GPU_DEVICE, port_binding, secret, secret_path
+    from ..services import KINDS
+    from ..services.wiring import native_endpoint, variables
+
+    out = []
+    for svc in spec.of_kind("container"):
+        kind = KINDS["container"]
+        used = [spec.services[n] for n in svc.options["uses"]]
+        mounts: list[str] = []
+
+        def secret_file(u: Service, option: str) -> str:
+            name, path = secret(u, option)
+            mounts.append(f"{path}:{secret_path(name)}:ro")
+            return secret_path(name)
+
+        env = {**svc.options["env"], **variables(spec, used, native_endpoint, secret_file)}
+        inner = kind.inner_port(svc)
+        opts: dict = {"image": svc.image}
+        if svc.options["command"]:
+            opts["cmd"] = list(svc.options["command"])
+        if env:
+            opts["environment"] = env
+        extra = []
+        if used:
+            extra.append("--network=host")
+        elif svc.port is not None:
+            opts["ports"] = [port_binding(bind_address(svc), svc.port, inner)]
+        volumes = [f"{spec.name}-{svc.name}-{vol}:{path}" for vol, path in svc.options["volumes"]] + mounts
+        if volumes:
+            opts["volumes"] = volumes
+        deps = [f"{spec.name}-{u.name}" for u in used if u.kind == "container"]
+        if deps:
+            opts["dependsOn"] = deps
+        if svc.gpu:
+            opts["devices"] = [GPU_DEVICE]
+        if svc.options["health"]:
+            from ..services.container import container_health
+
+            extra.append("--health-cmd=" + container_health(svc, kind).command)
+        if extra:
+            opts["extraOptions"] = extra
+        units = [u for dep in used if dep.kind != "container" for u in unit_of(spec, dep)]
+        out.append({"name": f"{spec.name}-{svc.name}", "options": opts, "units": units})
+    return out

@@ -26,11 +26,38 @@
         }
       );
 
+      nixosModules.default = ./nix/nixos.nix;
+
       # `nix flake check` builds or evaluates each of these.
       checks = forAllSystems (
         system: pkgs:
+        let
+          # Builds nothing but a text file: evaluating its name type-checks every option
+          # (and the NixOS assertions) against this flake's nixpkgs and home-manager.
+          evaluates =
+            name: drv:
+            pkgs.writeText "${name}-evaluates" (builtins.unsafeDiscardStringContext drv.drvPath);
+        in
         {
           devshell = self.devShells.${system}.default;
+        }
+        // lib.optionalAttrs pkgs.stdenv.hostPlatform.isLinux {
+          # A minimal machine: just enough (boot, fileSystems) for the module system to finish.
+          nixos = evaluates "nixos"
+            (lib.nixosSystem {
+              modules = [
+                self.nixosModules.default
+                {
+                  nixpkgs.hostPlatform = system;
+                  boot.loader.grub.enable = false;
+                  fileSystems."/" = {
+                    device = "none";
+                    fsType = "tmpfs";
+                  };
+                  system.stateVersion = "26.11";
+                }
+              ];
+            }).config.system.build.toplevel;
         }
       );
     };

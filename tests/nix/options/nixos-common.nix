@@ -59,6 +59,22 @@ in
       };
     })) { };
 
+    # nixos/modules/virtualisation/oci-containers.nix at NixOS/nixpkgs 035a24e7ed33009b8a503ad0b76679665b8977a8:
+    # only the options the rendered module sets.
+    virtualisation.oci-containers.backend = opt (types.enum [ "podman" "docker" ]) "podman";
+    virtualisation.oci-containers.containers = opt (types.attrsOf (types.submodule {
+      options = {
+        image = mkOption { type = types.str; };
+        cmd = opt (types.listOf types.str) [ ];
+        environment = opt (types.attrsOf types.str) { };
+        ports = opt (types.listOf types.str) [ ];
+        volumes = opt (types.listOf types.str) [ ];
+        dependsOn = opt (types.listOf types.str) [ ];
+        extraOptions = opt (types.listOf types.str) [ ];
+        devices = opt (types.listOf types.str) [ ];
+      };
+    })) { };
+
     services.ollama = {
       enable = bool;
       package = package "ollama";

@@ -84,16 +84,6 @@ in
       model = mkDefault "/var/lib/llama-cpp/models/tinyllama-1.1b-chat-v1.0.Q4_K_M.gguf";
       extraFlags = mkDefault [ "--ctx-size" "2048" ];
     };
-    # Download the GGUF file before llama-cpp.service starts (./modules/nixos/model-fetch.nix).
-    stackgen.modelFetch = {
-      huggingfaceEndpoint = "https://hf-mirror.com";
-      files.llama-cpp = {
-        url = "https://huggingface.co/stackgen-example/tiny-gguf/resolve/main/tiny.gguf";
-        sha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-        path = "/var/lib/llama-cpp/models/tinyllama-1.1b-chat-v1.0.Q4_K_M.gguf";
-        requiredBy = [ "llama-cpp.service" ];
-      };
-    };
 
     services.postgresql = {
       enable = mkDefault true;
@@ -185,6 +175,17 @@ in
       };
     };
     systemd.services.qdrant.serviceConfig.EnvironmentFile = mkIf (cfg.qdrant.environmentFile != null) (unitText cfg.qdrant.environmentFile);
+
+    # Download each GGUF file before its llama.cpp unit starts (./modules/nixos/model-fetch.nix).
+    stackgen.modelFetch = {
+      huggingfaceEndpoint = "https://hf-mirror.com";
+      files.llama-cpp = {
+        url = "https://huggingface.co/stackgen-example/tiny-gguf/resolve/main/tiny.gguf";
+        sha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        path = "/var/lib/llama-cpp/models/tinyllama-1.1b-chat-v1.0.Q4_K_M.gguf";
+        requiredBy = [ "llama-cpp.service" ];
+      };
+    };
 
     # Exposed by the spec; these modules have no openFirewall option.
     networking.firewall.allowedTCPPorts = [ 5432 6333 6334 ];

@@ -100,6 +100,8 @@ pkgs.mkShell {
       if command -v podman >/dev/null && command -v systemctl >/dev/null; then echo ${lib.escapeShellArg "  Quadlet: cp quadlet/* ~/.config/containers/systemd/ && systemctl --user daemon-reload && systemctl --user start mcp-gateway-chat mcp-gateway-coder mcp-gateway-postgres mcp-gateway-redis mcp-gateway-qdrant mcp-gateway-redis-insight mcp-gateway-gateway"}
       else echo ${lib.escapeShellArg "  quadlet/: the units need podman (>= 4.4) and systemd"}
       fi
+      if [ -e /etc/NIXOS ]; then echo ${lib.escapeShellArg "  NixOS: import nix/nixos.nix (nixosModules.default) in your configuration, then nixos-rebuild switch"}
+      fi
     fi
   '';
 }

@@ -107,15 +107,6 @@ in
         n-gpu-layers = mkDefault 40;
       };
     };
-    # Download the GGUF file before llama-cpp.service starts (./modules/nixos/model-fetch.nix).
-    stackgen.modelFetch = {
-      files.llama-cpp = {
-        url = "https://example.org/model.gguf";
-        sha256 = null; # the spec gives no model_sha256: downloaded unverified
-        path = "/srv/models/model.gguf";
-        requiredBy = [ "llama-cpp.service" ];
-      };
-    };
 
     services.open-webui = {
       enable = mkDefault true;
@@ -133,5 +124,15 @@ in
       openFirewall = mkDefault true;
     };
     systemd.services.open-webui.serviceConfig.EnvironmentFile = mkIf (cfg.openWebui.environmentFile != null) (unitText cfg.openWebui.environmentFile);
+
+    # Download each GGUF file before its llama.cpp unit starts (./modules/nixos/model-fetch.nix).
+    stackgen.modelFetch = {
+      files.llama-cpp = {
+        url = "https://example.org/model.gguf";
+        sha256 = null; # the spec gives no model_sha256: downloaded unverified
+        path = "/srv/models/model.gguf";
+        requiredBy = [ "llama-cpp.service" ];
+      };
+    };
   };
 }
