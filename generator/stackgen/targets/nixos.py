@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .. import mirrordata
 from ..nixmodules import copy_modules, services_by_kind
+from ..services import qdrant
 from ..spec.model import POSTGRES_EXTENSION_SQL, POSTGRES_PRELOAD, Service, Spec
 
 # Targets whose containers this host runs through podman, so the module wires CDI for them.
@@ -47,6 +48,7 @@ def render(spec: Spec, tpl: Templates) -> dict[str, str]:
             ollama_url=spec.first("ollama").local_url if spec.has("ollama") else None,
             firewall=sorted(firewall_ports(spec)),
             redis_bind=bind_address(spec.first("redis")) if spec.has("redis") else None,
+            qdrant_settings=qdrant.nixos_settings(spec.first("qdrant")) if spec.has("qdrant") else None,
         )
     }
     files.update(copy_modules("nixos", imports))
