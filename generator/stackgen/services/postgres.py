@@ -63,6 +63,8 @@ OWNED_SETTINGS = {
 
 def _settings(c: Collector, path: tuple, value: Any) -> Any:
     """`settings:` postgresql.conf keys and their values (text, numbers, booleans)."""
+    if value is None:  # `settings:` with nothing under it
+        return {}
     if not isinstance(value, dict):
         return c.error(path, f"{dotted(path)} must be a mapping of postgresql.conf keys, not {ck.kind_of(value)}")
     out: dict[str, Any] = {}
@@ -80,6 +82,9 @@ def _settings(c: Collector, path: tuple, value: Any) -> Any:
             ok = False
         elif isinstance(val, (bool, int, float)):
             out[key] = val
+        elif not isinstance(val, str):
+            c.error(kpath, f"{dotted(kpath)} must be text, a number or true/false, not {ck.kind_of(val)}")
+            ok = False
         elif (got := SETTING_VALUE(c, kpath, val)) is INVALID:
             ok = False
         else:

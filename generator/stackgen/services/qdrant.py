@@ -29,8 +29,11 @@ OWNED = {
     ("service", "http_port"): "set services.{name}.port",
     ("service", "grpc_port"): "set services.{name}.grpc_port",
     ("storage", "storage_path"): "the storage is the service's data volume (NixOS: /var/lib/qdrant)",
-    ("service", "api_key"): "a key is a secret: give services.{name}.api_key_file",
-    ("service", "read_only_api_key"): "a key is a secret: give it in the services.{name}.api_key_file environment file",
+}
+# Leaves that hold a secret: never in the spec (it is copied into compose files and the Nix store).
+SECRETS = {
+    ("service", "api_key"): "give services.{name}.api_key_file (an environment file with QDRANT__SERVICE__API_KEY=...)",
+    ("service", "read_only_api_key"): "add QDRANT__SERVICE__READ_ONLY_API_KEY=... to the services.{name}.api_key_file environment file",
 }
 SECTIONS = {path[0] for path in OWNED}  # mappings in stackgen's own settings
 
@@ -39,7 +42,7 @@ def _settings(c: Collector, path: tuple, value: Any) -> Any:
     """`settings:` Qdrant configuration, nested as in its config.yaml, leaves text, numbers or
     booleans; merged over stackgen's own (telemetry_disabled: true)."""
     leaves: dict[tuple, Any] = {}
-    ok = _walk(c, path, (), value, leaves)
+    ok = value is None or _walk(c, path, (), value, leaves)  # None: `settings:` with nothing under it
     return leaves if ok else INVALID
 
 
@@ -60,6 +63,9 @@ def _walk(c: Collector, path: tuple, keys: tuple, value: Any, leaves: dict) -> b
         elif keys + (key,) in OWNED:
             c.error(kpath, f"{dotted(kpath)} is set by stackgen", OWNED[keys + (key,)].format(name=name), at_key=True)
             ok = False
+        elif keys + (key,) in SECRETS:
+            c.error(kpath, f"{dotted(kpath)} is a secret; secrets are never written into the spec", SECRETS[keys + (key,)].format(name=name), at_key=True)
+            ok = False
         elif isinstance(val, dict):
             ok = _walk(c, path, keys + (key,), val, leaves) and ok
         elif not keys and key in SECTIONS:
@@ -70,6 +76,9 @@ def _walk(c: Collector, path: tuple, keys: tuple, value: Any, leaves: dict) -> b
             ok = False
         elif isinstance(val, (bool, int, float)):
             leaves[keys + (key,)] = val
+        elif not isinstance(val, str):
+            c.error(kpath, f"{dotted(kpath)} must be text, a number, true/false or a mapping, not {ck.kind_of(val)}")
+            ok = False
         elif (got := SETTING_VALUE(c, kpath, val)) is INVALID:
             ok = False
         else:
