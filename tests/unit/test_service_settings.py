@@ -140,9 +140,22 @@ def test_appendonly_is_one_default_everywhere(given, flag, tmp_path, nix, nixpkg
     assert got is (flag == "yes")
 
 
-def test_real_postgres_shows_the_rendered_settings(compose):
+SHOWN = {
+    "work_mem": "64MB",
+    "jit": "off",
+    "random_page_cost": "1.1",
+    "log_min_duration_statement": "-1",
+    "search_path": '"$user", public',
+    "stackgen_test.note": HOSTILE,
+    "cron.database_name": "app",
+}
+
+
+def postgres_show(args: list[str], conf_lines: list[str], keys) -> dict[str, str]:
+    """SHOW `keys` on a real PostgreSQL started with `args` and `conf_lines` appended to its
+    postgresql.conf (Debian's package; as root, run as the postgres user)."""
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    initdb = found[-1] if found else require_tool("initdb", "the rendered -c arguments are read by a real PostgreSQL")
+    initdb = found[-1] if found else require_tool("initdb", "the rendered settings are read by a real PostgreSQL")
     server, psql = (os.path.join(os.path.dirname(initdb), name) for name in ("postgres", "psql"))
     data = tempfile.mkdtemp(prefix="stackgen-pg-")
     as_user: dict = {}
@@ -151,26 +164,41 @@ def test_real_postgres_shows_the_rendered_settings(compose):
         os.chown(data, entry.pw_uid, entry.pw_gid)
         as_user = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": [], "env": {"PATH": os.defpath, "LC_ALL": "C"}}
     subprocess.run([initdb, "-D", data, "-A", "trust", "-U", "postgres", "--no-sync"], check=True, capture_output=True, **as_user)
+    with open(os.path.join(data, "postgresql.conf"), "a", encoding="utf-8") as conf:
+        conf.write("".join(line + "\n" for line in conf_lines))
+    port = free_port()
+    cmd = [server, "-D", data, "-p", str(port), "-h", "127.0.0.1", "-k", data, "-c", "fsync=off", *args]
+    got = {}
+    with daemon(cmd, port, "postgres", data, signal.SIGINT, **as_user):
+        for key in keys:
+            proc = subprocess.run([psql, "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-XAtc", f'SHOW "{key}"'], capture_output=True, text=True, timeout=20, check=True)
+            got[key] = proc.stdout.removesuffix("\n")
+    return got
+
+
+def test_real_postgres_shows_the_container_settings(compose):
     # pg_cron is not installed here: preloading it would stop the server; everything else as rendered
     words = compose["postgres"]["command"][1:]
     i = words.index("shared_preload_libraries=pg_cron")
-    args = words[: i - 1] + words[i + 1 :]
-    port = free_port()
-    cmd = [server, "-D", data, "-p", str(port), "-h", "127.0.0.1", "-k", data, "-c", "fsync=off", *args]
-    with daemon(cmd, port, "postgres", data, signal.SIGINT, **as_user):
-        got = {}
-        for key in [*PG_SETTINGS, "cron.database_name"]:
-            proc = subprocess.run([psql, "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-XAtc", f'SHOW "{key}"'], capture_output=True, text=True, timeout=20, check=True)
-            got[key] = proc.stdout.removesuffix("\n")
-    assert got == {
-        "work_mem": "64MB",
-        "jit": "off",
-        "random_page_cost": "1.1",
-        "log_min_duration_statement": "-1",
-        "search_path": '"$user", public',
-        "stackgen_test.note": HOSTILE,
-        "cron.database_name": "app",
-    }
+    assert postgres_show(words[: i - 1] + words[i + 1 :], [], SHOWN) == SHOWN
+
+
+# How nixpkgs' postgresql module writes services.postgresql.settings into postgresql.conf
+# (`toStr` in nixos/modules/services/databases/postgresql.nix): booleans as yes/no, text in
+# single quotes with only ' doubled, anything else through toString.
+NIXPKGS_CONF_LINES = """lib.mapAttrsToList (n: v: "${n} = ${
+  if true == v then "yes" else if false == v then "no"
+  else if builtins.isString v then "'${lib.replaceStrings [ "'" ] [ "''" ] v}'" else toString v}")
+  (removeAttrs config.services.postgresql.settings [ "port" "shared_preload_libraries" ])"""
+
+
+def test_real_postgres_shows_the_nixos_settings(rendered, nix, nixpkgs_lib):
+    """The evaluated module's settings, written into postgresql.conf as nixpkgs writes them,
+    reach PostgreSQL as the spec gives them: a backslash too, which the conf file reads as an
+    escape (so the module doubles it)."""
+    assert "\\" in HOSTILE
+    lines = evaluate(nix, nixpkgs_lib, rendered[0], NIXPKGS_CONF_LINES)
+    assert postgres_show([], lines, SHOWN) == SHOWN
 
 
 # --- NixOS: the real module system -----------------------------------------------------------
@@ -189,10 +217,12 @@ def evaluate(nix, lib: Path, tree: Path, attr: str):
 def test_nixos_evaluates_to_the_same_settings(rendered, compose, nix, nixpkgs_lib):
     tree = rendered[0]
     settings = evaluate(nix, nixpkgs_lib, tree, "config.services.postgresql.settings")
-    assert settings == {"port": 5432, "shared_preload_libraries": "pg_cron", "cron.database_name": "app", **PG_SETTINGS}
-    # the same values as the containers' -c words
+    # text as postgresql.conf reads it (backslashes doubled: test_real_postgres_shows_the_nixos_settings)
+    note = HOSTILE.replace("\\", "\\\\")
+    assert settings == {"port": 5432, "shared_preload_libraries": "pg_cron", "cron.database_name": "app", **PG_SETTINGS, "stackgen_test.note": note}
+    # the same keys as the containers' -c words (and the same values, as both servers SHOW)
     words = compose["postgres"]["command"][2::2]
-    assert sorted(words) == sorted(f"{k}={pg.setting_text(v)}" for k, v in settings.items() if k != "port")
+    assert sorted(w.split("=", 1)[0] for w in words) == sorted(k for k in settings if k != "port")
 
     got = evaluate(nix, nixpkgs_lib, tree, "config.services.redis.servers.tuned")
     assert (got["appendOnly"], got["settings"]) == (True, {"maxmemory": "512mb", "maxmemory-policy": "allkeys-lru"})

@@ -234,6 +234,14 @@ def password_sql(databases: list[str], password_file: str) -> list[str]:
     return [f"\\set password `cat {password_file}`"] + [f"ALTER ROLE \"{db}\" WITH PASSWORD :'password';" for db in databases]
 
 
+def nixos_settings(svc) -> dict[str, Any]:
+    """The spec's settings for services.postgresql.settings. nixpkgs writes a text value into
+    postgresql.conf as '<value>' with only `'` doubled, but PostgreSQL reads backslash escapes
+    in a quoted value (\\n, \\t, octal, `\\x` -> x): each backslash is doubled here, so the
+    server reads the value the spec gives, as it does from the containers' `-c` words."""
+    return {k: v.replace("\\", "\\\\") if isinstance(v, str) else v for k, v in svc.options["settings"].items()}
+
+
 def nixos(svc) -> dict:
     """What nixos.nix.j2 needs beyond the options: preload libraries and the extensions to create."""
     databases = list(svc.options["databases"])

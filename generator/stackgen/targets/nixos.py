@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .. import mirrordata
 from ..nixmodules import copy_modules, services_by_kind
+from ..services import postgres as pg
 from ..services import qdrant
 from ..spec.model import POSTGRES_EXTENSION_SQL, POSTGRES_PRELOAD, Service, Spec
 
@@ -90,6 +91,7 @@ def postgres(svc: Service) -> dict:
         "preload": ",".join(e for e in POSTGRES_PRELOAD if e in extensions),
         "cron_db": cron_db if "pg_cron" in extensions else None,
         "create": create,
+        "settings": pg.nixos_settings(svc),
     }
 
 
