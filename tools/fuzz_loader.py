@@ -57,7 +57,7 @@ KEYS = {
     "python": ["version", "uv"],
     "services": ["ollama", "llama-cpp", "postgres", "redis", "qdrant", "open-webui"],
     "service": ["port", "host", "gpu", "image", "models", "model", "model_url", "model_sha256", "context", "gpu_layers",
-                "version", "databases", "extensions", "password_file", "maxmemory", "grpc_port", "api_key_file", "secret_key_file", "password"],
+                "version", "databases", "extensions", "password_file", "maxmemory", "maxmemory_policy", "appendonly", "settings", "grpc_port", "api_key_file", "secret_key_file", "password"],
 }  # fmt: skip
 SCALARS = [
     "1", "0", "-1", "65535", "65536", "0755", "0x1F", "1:30", "1_000", "3.10", "1e400", ".inf", ".nan", "~", "null", "",

@@ -36,13 +36,27 @@ def nix_list(values: Iterable[object]) -> str:
 def nix_value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
+    if isinstance(value, (int, float)):
+        # Nix has no negative literals: `f -1` is `f - 1`, so a negative number is parenthesized.
+        text = nix_float(value) if isinstance(value, float) else str(value)
+        return f"({text})" if text.startswith("-") else text
     if value is None:
         return "null"
     if isinstance(value, (list, tuple)):
         return "[ " + " ".join(nix_value(v) for v in value) + " ]" if value else "[ ]"
     return nix_str(value)
+
+
+def nix_float(value: float) -> str:
+    """A Nix float literal: Nix needs a '.' before any exponent (1.0e-05, not 1e-05) and has
+    no literal for inf or nan (validation refuses them)."""
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"no Nix literal for {value!r}")
+    text = repr(value)
+    mantissa, e, exponent = text.partition("e")
+    if "." not in mantissa:
+        mantissa += ".0"
+    return mantissa + e + exponent
 
 
 def sh_quote(value: object) -> str:

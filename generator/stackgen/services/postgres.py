@@ -4,9 +4,12 @@ with an init script."""
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 from ..spec import checks as ck
+from ..errors import shown
 from ..spec.checks import INVALID, Collector, dotted
 from ..spec.model import POSTGRES_EXTENSION_SQL, POSTGRES_PRELOAD, POSTGRES_VERSIONS
 from .base import Endpoint, Kind
@@ -43,6 +46,62 @@ def _database(c: Collector, path: tuple, value: Any) -> Any:
     return value
 
 
+SETTING_KEY = re.compile(r"[a-z_][a-z0-9_.]*")
+# postgresql.conf keys that stackgen sets itself, with what to do instead.
+OWNED_SETTINGS = {
+    "port": "set services.{name}.port",
+    "listen_addresses": "set services.{name}.host",
+    "shared_preload_libraries": "list the extensions under services.{name}.extensions: stackgen preloads those that need it",
+    "cron.database_name": "pg_cron runs in the first database of services.{name}.databases",
+    "unix_socket_directories": "the image (or NixOS's module) places the socket where its clients look for it",
+    "data_directory": "the data directory is the service's volume (NixOS: services.postgresql.dataDir)",
+    "hba_file": "stackgen writes the authentication rules (NixOS: services.postgresql.authentication)",
+    "ident_file": "stackgen owns the server's configuration files",
+    "config_file": "stackgen owns the server's configuration files",
+}
+
+
+def _settings(c: Collector, path: tuple, value: Any) -> Any:
+    """`settings:` postgresql.conf keys and their values (text, numbers, booleans)."""
+    if value is None:  # `settings:` with nothing under it
+        return {}
+    if not isinstance(value, dict):
+        return c.error(path, f"{dotted(path)} must be a mapping of postgresql.conf keys, not {ck.kind_of(value)}")
+    out: dict[str, Any] = {}
+    ok = True
+    for key, val in value.items():
+        kpath = path + (key,)
+        if not isinstance(key, str) or len(key) > 63 or not SETTING_KEY.fullmatch(key):
+            c.error(kpath, f"{dotted(path)} key {shown(key)!r} is not a postgresql.conf key", "use lowercase letters, digits, '_' and '.' (such as work_mem)", at_key=True)
+            ok = False
+        elif key in OWNED_SETTINGS:
+            c.error(kpath, f"{dotted(kpath)} is set by stackgen", OWNED_SETTINGS[key].format(name=path[-2]), at_key=True)
+            ok = False
+        elif isinstance(val, float) and not math.isfinite(val):
+            c.error(kpath, f"{dotted(kpath)} must be a finite number, not {val!r}")
+            ok = False
+        elif isinstance(val, (bool, int, float)):
+            out[key] = val
+        elif not isinstance(val, str):
+            c.error(kpath, f"{dotted(kpath)} must be text, a number or true/false, not {ck.kind_of(val)}")
+            ok = False
+        elif (got := SETTING_VALUE(c, kpath, val)) is INVALID:
+            ok = False
+        else:
+            out[key] = got
+    return out if ok else INVALID
+
+
+SETTING_VALUE = ck.string(max_len=4096)
+
+
+def setting_text(value: Any) -> str:
+    """A setting's value as PostgreSQL reads it from `-c key=value` (booleans as on/off)."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
 class Postgres(Kind):
     name = "postgres"
     port = 5432
@@ -51,9 +110,10 @@ class Postgres(Kind):
         "version": ck.enum(POSTGRES_VERSIONS),
         "databases": ck.listof(_database, max_len=100),
         "extensions": ck.listof(ck.enum(POSTGRES_EXTENSION_SQL)),
+        "settings": _settings,
         "password_file": ck.abspath,
     }
-    defaults = {"version": 17, "databases": (), "extensions": (), "password_file": None}
+    defaults = {"version": 17, "databases": (), "extensions": (), "settings": {}, "password_file": None}
     secrets = {"password_file": "/run/secrets/postgres-password (the bare password)"}
     secret_variables = {"password_file": "PASSWORD_FILE"}
     container_auth = "password_file"
@@ -95,16 +155,43 @@ class Postgres(Kind):
             env["POSTGRES_PASSWORD_FILE"] = secret_path(pw[0])
         else:  # no password: local trust (spec validation refuses this on an exposed host)
             env["POSTGRES_HOST_AUTH_METHOD"] = "trust"
-        preload = [e for e in POSTGRES_PRELOAD if e in extensions]
         return base(
             svc, self,
             Health("pg_isready -q -h 127.0.0.1 -p 5432 -U postgres"),
             data=data_dir(version, svc.image or self.default_image(svc)),
             secrets=(pw,) if pw else (),
             env=env,
-            command=("postgres", "-c", "shared_preload_libraries=" + ",".join(preload)) if preload else (),
+            command=server_command(svc),
             init_sql=init_sql(databases, extensions, secret_path(pw[0]) if pw else None),
         )  # fmt: skip
+
+
+def server_settings(svc) -> dict[str, Any]:
+    """Every postgresql.conf setting the server runs with beyond the image's defaults: the ones
+    stackgen owns for the extensions (the same on NixOS, see `nixos`), then the spec's."""
+    extensions = svc.options["extensions"]
+    own: dict[str, Any] = {}
+    preload = [e for e in POSTGRES_PRELOAD if e in extensions]
+    if preload:
+        own["shared_preload_libraries"] = ",".join(preload)
+    if "pg_cron" in extensions:
+        own["cron.database_name"] = cron_database(svc.options["databases"])
+    return {**own, **svc.options["settings"]}
+
+
+def server_command(svc) -> tuple[str, ...]:
+    """The container's command: `postgres` and a `-c key=value` per setting, each one argv
+    word (no shell: spaces and quotes in a value reach PostgreSQL as written)."""
+    settings = server_settings(svc)
+    if not settings:
+        return ()
+    return ("postgres", *(word for key, value in settings.items() for word in ("-c", f"{key}={setting_text(value)}")))
+
+
+def cron_database(databases) -> str:
+    """Where pg_cron runs (cron.database_name) and its extension is created, on every target:
+    the first database (the application's), else postgres."""
+    return databases[0] if databases else "postgres"
 
 
 def data_dir(version: int, image: str) -> str:
@@ -133,8 +220,8 @@ def init_sql(databases: list[str], extensions: list[str], password_file: str | N
         if names:
             lines.append(f'\\connect "{db}"')
             lines += [f'CREATE EXTENSION IF NOT EXISTS "{name}";' for name in names]
-    if "pg_cron" in extensions:  # pg_cron lives in cron.database_name, "postgres" by default
-        lines += ['\\connect "postgres"', 'CREATE EXTENSION IF NOT EXISTS "pg_cron";']
+    if "pg_cron" in extensions:  # only in cron.database_name (the container's command sets it)
+        lines += [f'\\connect "{cron_database(databases)}"', 'CREATE EXTENSION IF NOT EXISTS "pg_cron";']
     if password_file:
         lines += password_sql(databases, password_file)
     return "\n".join(lines) + "\n"
@@ -147,11 +234,19 @@ def password_sql(databases: list[str], password_file: str) -> list[str]:
     return [f"\\set password `cat {password_file}`"] + [f"ALTER ROLE \"{db}\" WITH PASSWORD :'password';" for db in databases]
 
 
+def nixos_settings(svc) -> dict[str, Any]:
+    """The spec's settings for services.postgresql.settings. nixpkgs writes a text value into
+    postgresql.conf as '<value>' with only `'` doubled, but PostgreSQL reads backslash escapes
+    in a quoted value (\\n, \\t, octal, `\\x` -> x): each backslash is doubled here, so the
+    server reads the value the spec gives, as it does from the containers' `-c` words."""
+    return {k: v.replace("\\", "\\\\") if isinstance(v, str) else v for k, v in svc.options["settings"].items()}
+
+
 def nixos(svc) -> dict:
     """What nixos.nix.j2 needs beyond the options: preload libraries and the extensions to create."""
     databases = list(svc.options["databases"])
     extensions = list(svc.options["extensions"])
-    cron_db = databases[0] if databases else "postgres"
+    cron_db = cron_database(databases)
     create = [(db, POSTGRES_EXTENSION_SQL[ext]) for db in databases for ext in extensions if ext != "pg_cron"]
     if "pg_cron" in extensions:
         create.append((cron_db, "pg_cron"))

@@ -6,14 +6,38 @@ from ..spec import checks as ck
 from .base import Endpoint, Kind
 
 IMAGE = "docker.io/library/redis:7.4.6"
+# Redis' eviction policies (maxmemory-policy in redis.conf; Redis 7.4).
+POLICIES = (
+    "noeviction",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+)
+# The append-only file is on by default on every target. Redis' own default (and nixpkgs'
+# appendOnly) is off, which keeps only the periodic RDB snapshots: a restart loses up to
+# minutes of writes, a surprise for the job queues and session stores Redis serves here. With
+# AOF (fsync every second) it loses at most a second. The containers ran with AOF on before
+# this option existed: turning it off there would make Redis start from the (older or absent)
+# RDB snapshot and ignore the data in the AOF. Redis 7 turns it on safely where only a
+# snapshot exists (it loads the snapshot and writes the AOF from it), so NixOS can follow.
+APPENDONLY_DEFAULT = True
 
 
 class Redis(Kind):
     name = "redis"
     port = 6379
     container_port = 6379
-    fields = {"maxmemory": ck.MEMSIZE, "password_file": ck.abspath}
-    defaults = {"maxmemory": None, "password_file": None}
+    fields = {
+        "maxmemory": ck.MEMSIZE,
+        "maxmemory_policy": ck.enum(POLICIES),
+        "appendonly": ck.boolean,
+        "password_file": ck.abspath,
+    }
+    defaults = {"maxmemory": None, "maxmemory_policy": None, "appendonly": APPENDONLY_DEFAULT, "password_file": None}
     secrets = {"password_file": "/run/secrets/redis-password (the bare password)"}
     secret_variables = {"password_file": "PASSWORD_FILE"}
     container_auth = "password_file"
@@ -35,9 +59,7 @@ class Redis(Kind):
         pw = secret(svc, "password_file")
         # Other containers reach it over the stack's network, not loopback; what the host sees is
         # decided by the published port (127.0.0.1 unless the spec exposes it, and then with a password).
-        server = ["redis-server", "--appendonly", "yes", "--protected-mode", "no"]
-        if svc.options["maxmemory"]:
-            server += ["--maxmemory", svc.options["maxmemory"]]
+        server = ["redis-server", *server_args(svc), "--protected-mode", "no"]
         ping = "redis-cli -p 6379 ping | grep -q PONG"
         if pw:
             path = secret_path(pw[0])
@@ -57,6 +79,17 @@ class Redis(Kind):
         else:
             command = tuple(server)
         return base(svc, self, Health(ping), secrets=(pw,) if pw else (), command=command)
+
+
+def server_args(svc) -> list[str]:
+    """redis-server arguments for the spec's settings (the containers' command; NixOS sets the
+    same through the module's options): each a word of its own, no shell in between."""
+    args = ["--appendonly", "yes" if svc.options["appendonly"] else "no"]
+    if svc.options["maxmemory"]:
+        args += ["--maxmemory", svc.options["maxmemory"]]
+    if svc.options["maxmemory_policy"]:
+        args += ["--maxmemory-policy", svc.options["maxmemory_policy"]]
+    return args
 
 
 KIND = Redis()

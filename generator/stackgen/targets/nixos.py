@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from .. import mirrordata
 from ..nixmodules import copy_modules, services_by_kind
+from ..services import postgres as pg
+from ..services import qdrant
 from ..spec.model import POSTGRES_EXTENSION_SQL, POSTGRES_PRELOAD, Service, Spec
 
 # Targets whose containers this host runs through podman, so the module wires CDI for them.
@@ -52,6 +54,7 @@ def render(spec: Spec, tpl: Templates) -> dict[str, str]:
             llama_units=llama_units(spec),
             apps=apps(spec),
             oci=oci_containers(spec),
+            qdrant_settings=qdrant.nixos_settings(spec.first("qdrant")) if spec.has("qdrant") else None,
         )
     }
     files.update(copy_modules("nixos", imports))
@@ -103,6 +106,7 @@ def postgres(svc: Service) -> dict:
         "preload": ",".join(e for e in POSTGRES_PRELOAD if e in extensions),
         "cron_db": cron_db if "pg_cron" in extensions else None,
         "create": create,
+        "settings": pg.nixos_settings(svc),
     }
 
 

@@ -113,6 +113,7 @@ in
         bind = opt (types.nullOr types.str) "127.0.0.1";
         requirePass = opt (types.nullOr types.str) null;
         requirePassFile = opt (types.nullOr types.path) null;
+        appendOnly = opt types.bool false; # nixpkgs' default: off (stackgen turns it on)
         settings = opt (types.attrsOf (types.oneOf [ types.bool types.int types.str (types.listOf types.str) ])) { };
         openFirewall = bool;
       };

@@ -205,7 +205,7 @@ in
           }
           (mkIf (cfg.redis.passwordFile != null) {
             volumes = [ (unitRaw cfg.redis.passwordFile + ":/run/secrets/redis-password:ro") ];
-            exec = "sh -c \"umask 077 && printf 'requirepass \\\"%%s\\\"\\\\n' \\\"\$\$(sed 's/[\\\\\\\\\\\"]/\\\\\\\\&/g' /run/secrets/redis-password)\\\" >/tmp/stackgen-redis.conf && { chown redis /tmp/stackgen-redis.conf 2>/dev/null || true; } && exec docker-entrypoint.sh redis-server /tmp/stackgen-redis.conf --appendonly yes --protected-mode no --maxmemory 512mb\"";
+            exec = "sh -c \"umask 077 && printf 'requirepass \\\"%%s\\\"\\\\n' \\\"\$\$(sed 's/[\\\\\\\\\\\"]/\\\\\\\\&/g' /run/secrets/redis-password)\\\" >/tmp/stackgen-redis.conf && { chown redis /tmp/stackgen-redis.conf 2>/dev/null || true; } && exec docker-entrypoint.sh redis-server /tmp/stackgen-redis.conf --appendonly yes --maxmemory 512mb --protected-mode no\"";
             extraConfig = {
               Container = {
                 HealthCmd = "REDISCLI_AUTH=\"\$\$(cat /run/secrets/redis-password)\" redis-cli -p 6379 ping | grep -q PONG";
@@ -213,7 +213,7 @@ in
             };
           })
           (mkIf (cfg.redis.passwordFile == null) {
-            exec = "redis-server --appendonly yes --protected-mode no --maxmemory 512mb";
+            exec = "redis-server --appendonly yes --maxmemory 512mb --protected-mode no";
             extraConfig = {
               Container = {
                 HealthCmd = "redis-cli -p 6379 ping | grep -q PONG";

@@ -33,7 +33,7 @@ let
         "\\connect \"analytics\""
         "CREATE EXTENSION IF NOT EXISTS \"vector\";"
         "CREATE EXTENSION IF NOT EXISTS \"timescaledb\";"
-        "\\connect \"postgres\""
+        "\\connect \"app\""
         "CREATE EXTENSION IF NOT EXISTS \"pg_cron\";"
       ]
       ++ lib.optionals (cfg.postgres.passwordFile != null) [
@@ -141,7 +141,7 @@ in
             environment = {
               POSTGRES_DB = "app";
             };
-            exec = "postgres -c shared_preload_libraries=pg_cron,timescaledb";
+            exec = "postgres -c shared_preload_libraries=pg_cron,timescaledb -c cron.database_name=app";
             extraConfig = {
               Container = {
                 HealthCmd = "pg_isready -q -h 127.0.0.1 -p 5432 -U postgres";

@@ -11,7 +11,7 @@ CREATE EXTENSION IF NOT EXISTS "timescaledb";
 \connect "analytics"
 CREATE EXTENSION IF NOT EXISTS "vector";
 CREATE EXTENSION IF NOT EXISTS "timescaledb";
-\connect "postgres"
+\connect "app"
 CREATE EXTENSION IF NOT EXISTS "pg_cron";
 \set password `cat /run/secrets/postgres-password`
 ALTER ROLE "app" WITH PASSWORD :'password';

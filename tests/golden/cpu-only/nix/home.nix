@@ -32,7 +32,7 @@ let
         "CREATE EXTENSION IF NOT EXISTS \"vector\";"
         "\\connect \"analytics\""
         "CREATE EXTENSION IF NOT EXISTS \"vector\";"
-        "\\connect \"postgres\""
+        "\\connect \"app\""
         "CREATE EXTENSION IF NOT EXISTS \"pg_cron\";"
       ]
       ++ lib.optionals (cfg.postgres.passwordFile != null) [
@@ -145,7 +145,7 @@ in
             environment = {
               POSTGRES_DB = "app";
             };
-            exec = "postgres -c shared_preload_libraries=pg_cron";
+            exec = "postgres -c shared_preload_libraries=pg_cron -c cron.database_name=app";
             extraConfig = {
               Container = {
                 HealthCmd = "pg_isready -q -h 127.0.0.1 -p 5432 -U postgres";

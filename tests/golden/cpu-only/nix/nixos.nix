@@ -93,6 +93,7 @@ in
         # Only the spec's address (enableTCPIP alone would listen on every interface).
         listen_addresses = mkDefault "0.0.0.0";
         shared_preload_libraries = mkDefault "pg_cron";
+        # pg_cron runs in the first database, as in the containers.
         "cron.database_name" = mkDefault "app";
       };
       ensureDatabases = [ "app" "analytics" ];
@@ -157,6 +158,8 @@ in
       port = mkDefault 6379;
       bind = mkDefault "0.0.0.0";
       requirePassFile = cfg.redis.passwordFile;
+      # On by default on every target (stackgen.services.redis.APPENDONLY_DEFAULT says why).
+      appendOnly = mkDefault true;
       openFirewall = mkDefault true;
     };
 
@@ -166,11 +169,9 @@ in
       # itself with mkDefault (priority 1000): ours sit above it and below a plain definition
       # of yours (100), so both merge without a conflict.
       settings = {
-        service = {
-          host = mkOverride 900 "0.0.0.0";
-          http_port = mkOverride 900 6333;
-          grpc_port = mkOverride 900 6334;
-        };
+        service.host = mkOverride 900 "0.0.0.0";
+        service.http_port = mkOverride 900 6333;
+        service.grpc_port = mkOverride 900 6334;
         telemetry_disabled = mkOverride 900 true;
       };
     };
