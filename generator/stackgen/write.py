@@ -756,11 +756,9 @@ def _sweep_staging(tree: _Tree) -> list[str]:
 def _stage(staging: int, label: str, data: bytes, mode: int) -> str:
     """Write `data` to a new file in the staging folder; returns its name there. Not yet
     durable: the caller fsyncs it (`_sync_staged`) before anything refers to it."""
-    import secrets
-
     base = re.sub(r"[^A-Za-z0-9._-]", "_", label)[:64]
     for _ in range(100):
-        tmp = f"{base}.{secrets.token_hex(4)}.tmp"
+        tmp = f"{base}.{os.urandom(4).hex()}.tmp"  # what secrets.token_hex does, without importing it
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=staging)
             break
