@@ -337,7 +337,7 @@ def test_every_staged_file_is_fsynced_before_the_journal_and_after_all_are_writt
     """Crash safety with the one-pass fsync (issue 11, speed): each staged file's data is
     fsynced before the journal names it and before any file is renamed into place; and the
     files are all written before the first is synced (syncing each right after writing it
-    made every next create wait for a journal commit: 2.7 s for 2,000 files)."""
+    cost 0.9 s of fsync for 2,000 files, against 0.15 s in one pass after)."""
     assert run("render").exit_code == 0
     two_file_change(project)
     events: list[tuple[str, object]] = []
