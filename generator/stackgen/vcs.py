@@ -5,7 +5,6 @@ must be `git add`ed before `nix develop` or `nix flake check` can use them (othe
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 GIT_TIMEOUT = 10  # seconds; a hung git (a network file system) must not hang a render
@@ -25,6 +24,8 @@ def untracked(folder: Path, paths: list[str]) -> list[str] | None:
     included (a flake cannot see those either); None when git cannot tell."""
     if not paths:
         return []
+    import subprocess  # only for a tree inside git: a render elsewhere never loads it
+
     try:
         proc = subprocess.run(
             # The tree's own git config is data: core.fsmonitor there would run a command.

@@ -12,7 +12,7 @@ from conftest import ROOT
 
 def test_benchmark_runs_every_part(tmp_path):
     out = tmp_path / "bench.json"
-    parts = "cli,scale,fanout" + (",hook" if shutil.which("nix-instantiate") else "")
+    parts = "cli,scale,fanout,instances" + (",hook" if shutil.which("nix-instantiate") else "")
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--runs", "1", "--scale-runs", "1", "--hook-runs", "2", "--sizes", "5,10,20", "--only", parts, "--json", str(out)],
         capture_output=True,
@@ -29,6 +29,12 @@ def test_benchmark_runs_every_part(tmp_path):
     # (10 and 20 are both past the six kinds: the same targets render, so their bytes compare)
     assert res["fanout"]["10"]["skipped"] == res["fanout"]["20"]["skipped"]
     assert res["fanout"]["20"]["bytes"] > res["fanout"]["10"]["bytes"], "the services must reach the output"
+    # Issue 11: N container services written in a spec, and the render's paired ratio to the floor.
+    inst = res["instances"]
+    assert {"devshell", "compose", "quadlet"} <= set(inst["targets"])
+    assert inst["20"]["files"] > inst["10"]["files"] > inst["5"]["files"] > 0 and inst["20"]["cpu_ms"] > 0
+    assert res["cli"]["render"]["paired_x_imports"] > 0 and res["cli"]["render"]["paired_cpu_x_imports"] > 0
+    assert any("1,000" not in line and "paired" in line for line in res["targets"])
     if "hook" in parts:
         assert res["hook"]["debian"]["in_shell"]["median"] > 0
     assert "targets:" in proc.stdout

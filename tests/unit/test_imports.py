@@ -68,3 +68,24 @@ def test_render_does_not_import_the_host_commands(tmp_path):
         "assert not loaded, loaded\n"
     ) % (str(EXAMPLES / "ai-stack.yaml"), str(tmp_path / "out"))
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_render_outside_git_loads_no_subprocess_or_secrets(tmp_path):
+    """Issue 11 (speed): `subprocess` (with signal, selectors) is needed only to ask git about
+    a tree inside a work tree, and temp names need os.urandom, not `secrets` (with hmac)."""
+    from stackgen import vcs
+
+    assert not vcs.work_tree(tmp_path), f"{tmp_path} must lie outside any git work tree for this test"
+    code = (
+        "import sys\n"
+        "from stackgen.cli import cli\n"
+        "try:\n"
+        "    cli(['render', %r, '-o', %r], prog_name='stackgen')\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code == 0, exc.code\n"
+        "print(' '.join(sorted(sys.modules)))\n"
+    ) % (str(EXAMPLES / "ai-stack.yaml"), str(tmp_path / "out"))
+    loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
+    assert (tmp_path / "out" / "flake.nix").exists()
+    assert "stackgen.write" in loaded  # the render ran in that process
+    assert not loaded & {"subprocess", "secrets"}, sorted(loaded & {"subprocess", "secrets"})

@@ -333,6 +333,58 @@ def test_a_full_disk_part_way_through_changes_no_file(project, monkeypatch, fail
     assert tree(project) == before
 
 
+def test_every_staged_file_is_fsynced_before_the_journal_and_after_all_are_written(project, monkeypatch):
+    """Crash safety with the one-pass fsync (issue 11, speed): each staged file's data is
+    fsynced before the journal names it and before any file is renamed into place; and the
+    files are all written before the first is synced (syncing each right after writing it
+    cost 0.9 s of fsync for 2,000 files, against 0.15 s in one pass after)."""
+    assert run("render").exit_code == 0
+    two_file_change(project)
+    events: list[tuple[str, object]] = []
+    real = {name: getattr(os, name) for name in ("open", "fsync", "replace", "link")}
+
+    def open_(path, flags, *args, **kw):
+        fd = real["open"](path, flags, *args, **kw)
+        if flags & os.O_CREAT and str(path).endswith(".tmp"):
+            events.append(("create", (str(path).startswith("state.json"), os.fstat(fd).st_ino)))
+        return fd
+
+    def fsync(fd):
+        events.append(("fsync", os.fstat(fd).st_ino))
+        return real["fsync"](fd)
+
+    def install(kind):
+        def call(src, dst, *args, src_dir_fd=None, **kw):
+            events.append((kind, os.stat(src, dir_fd=src_dir_fd, follow_symlinks=False).st_ino))
+            return real[kind](src, dst, *args, src_dir_fd=src_dir_fd, **kw)
+
+        return call
+
+    monkeypatch.setattr(os, "open", open_)
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", install("replace"))
+    monkeypatch.setattr(os, "link", install("link"))
+    result = run("render")
+    monkeypatch.undo()
+    assert result.exit_code == 0, result.output
+
+    def at(kind, ino):
+        return [i for i, (k, v) in enumerate(events) if k == kind and v == ino]
+
+    outputs = [ino for k, (is_state, ino) in ((k, v) for k, v in events if k == "create") if not is_state]
+    journals = [ino for k, (is_state, ino) in ((k, v) for k, v in events if k == "create") if is_state]
+    assert len(outputs) >= 3 and len(journals) == 2, events  # the change writes at least three files
+    first_install = min(i for i, (k, _) in enumerate(events) if k in ("replace", "link"))
+    first_sync = min(i for i, (k, _) in enumerate(events) if k == "fsync")
+    assert all(at("create", (False, ino))[0] < first_sync for ino in outputs), "all written before any is synced"
+    journal_install = at("replace", journals[0])[0]
+    for ino in outputs:
+        synced = at("fsync", ino)
+        assert synced and synced[0] < min(journal_install, first_install), f"staged file {ino} not durable before the renames"
+    for ino in journals:  # each state file is durable before it replaces the last
+        assert at("fsync", ino) and at("fsync", ino)[0] < at("replace", ino)[0]
+
+
 # --- paths from the state file: one gate, no symlink out (issue 10, item 5) ----------------------
 
 
