@@ -163,6 +163,8 @@ in
       port = mkDefault 6379;
       bind = mkDefault "127.0.0.1";
       requirePassFile = cfg.redis.passwordFile;
+      # On by default on every target (stackgen.services.redis.APPENDONLY_DEFAULT says why).
+      appendOnly = mkDefault true;
       settings.maxmemory = mkDefault "256mb";
     };
 
@@ -172,11 +174,9 @@ in
       # itself with mkDefault (priority 1000): ours sit above it and below a plain definition
       # of yours (100), so both merge without a conflict.
       settings = {
-        service = {
-          host = mkOverride 900 "127.0.0.1";
-          http_port = mkOverride 900 6333;
-          grpc_port = mkOverride 900 6334;
-        };
+        service.host = mkOverride 900 "127.0.0.1";
+        service.http_port = mkOverride 900 6333;
+        service.grpc_port = mkOverride 900 6334;
         telemetry_disabled = mkOverride 900 true;
       };
     };

@@ -120,6 +120,8 @@ in
       port = mkDefault 6379;
       bind = mkDefault "127.0.0.1";
       requirePassFile = cfg.redis.passwordFile;
+      # On by default on every target (stackgen.services.redis.APPENDONLY_DEFAULT says why).
+      appendOnly = mkDefault true;
     };
 
     # The app's `command:` as a hardened service; the words escaped for ExecStart=.
