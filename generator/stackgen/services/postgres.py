@@ -118,6 +118,8 @@ class Postgres(Kind):
     secret_variables = {"password_file": "PASSWORD_FILE"}
     container_auth = "password_file"
     conventional = ("DATABASE_URL",)
+    component = "database"
+    storage = "10Gi"
 
     def default_image(self, svc) -> str:
         return f"docker.io/pgvector/pgvector:{PGVECTOR_RELEASE}-pg{svc.options['version']}"
@@ -140,6 +142,17 @@ class Postgres(Kind):
                     f"the default postgres container image ({self.default_image(svc)}) has no {ext}",
                     f"set services.{svc.name}.image to an image that includes {ext}, or drop compose, quadlet and home-manager from targets",
                 )
+
+    def kubernetes(self, spec, ctr):
+        """A volume's root holds lost+found on most storage classes, and initdb refuses a
+        non-empty folder: the cluster lives in a folder below it (PostgreSQL 18 images already
+        keep it in a versioned folder below their mount point)."""
+        from dataclasses import replace
+
+        (_, mount), = ctr.volumes
+        if mount.endswith("/data"):
+            return replace(ctr, env={**ctr.env, "PGDATA": f"{mount}/pgdata"})
+        return ctr
 
     def container(self, spec, svc, peer):
         from ..containers import Health, base, secret, secret_path
