@@ -140,7 +140,7 @@ class Postgres(Kind):
                 c.error(
                     ("services", svc.name, "extensions", i),
                     f"the default postgres container image ({self.default_image(svc)}) has no {ext}",
-                    f"set services.{svc.name}.image to an image that includes {ext}, or drop compose, quadlet and home-manager from targets",
+                    f"set services.{svc.name}.image to an image that includes {ext}, or drop the container targets (compose, quadlet, home-manager, kubernetes)",
                 )
 
     def kubernetes(self, spec, ctr):

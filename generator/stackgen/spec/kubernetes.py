@@ -26,6 +26,9 @@ TARGET = "kubernetes"
 # no trailing '-').
 MAX_NAME = 52
 DNS_1035 = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+# Volumes every pod may have beside its claims (named after the volume: data, models, ...).
+SECRETS_VOLUME, INITDB_VOLUME = "secrets", "initdb"
+POD_VOLUMES = {SECRETS_VOLUME: "the mounted secret files", INITDB_VOLUME: "postgres' init SQL"}
 # An Ingress host: a DNS name, optionally with a leading "*." wildcard (networking/v1 rules).
 INGRESS_HOST = ck.string(
     pattern=r"(\*\.)?[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)+",
@@ -90,6 +93,14 @@ def checks(c: Collector, services: dict[str, Service], expose: dict[str, tuple[s
                 "rename the service, or drop kubernetes from targets",
                 at_key=True,
             )
+        for volume, _ in svc.options.get("volumes", ()):
+            if volume in POD_VOLUMES:
+                c.error(
+                    ("services", name, "volumes", volume),
+                    f"services.{name}.volumes.{volume} cannot run on kubernetes: the pod's volume {volume!r} is stackgen's ({POD_VOLUMES[volume]})",
+                    "rename the volume",
+                    at_key=True,
+                )
         if svc.kind == "app" and not svc.image:
             c.error(
                 ("services", name),

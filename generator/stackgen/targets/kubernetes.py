@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__, containers
 from ..containers import INITDB_TARGET, SECRETS_DIR, Container, Health
+from ..spec.kubernetes import INITDB_VOLUME, SECRETS_VOLUME
 from ..spec.model import Spec
 
 if TYPE_CHECKING:
@@ -188,10 +189,10 @@ def _pod_spec(spec: Spec, ctr: Container) -> dict:
     volumes = []
     if ctr.secrets:
         sources = [{"secret": {"name": name, "items": [{"key": name, "path": name}]}} for name, _ in ctr.secrets]
-        volumes.append({"name": "secrets", "projected": {"sources": sources, "defaultMode": SECRET_MODE}})
+        volumes.append({"name": SECRETS_VOLUME, "projected": {"sources": sources, "defaultMode": SECRET_MODE}})
     if ctr.init_sql:
         items = [{"key": INIT_KEY, "path": INITDB_TARGET.rsplit("/", 1)[1]}]
-        volumes.append({"name": "initdb", "configMap": {"name": f"{ctr.name}-init", "items": items}})
+        volumes.append({"name": INITDB_VOLUME, "configMap": {"name": f"{ctr.name}-init", "items": items}})
     if volumes:
         spec["volumes"] = volumes
     return spec
@@ -209,9 +210,9 @@ def _container(ctr: Container, name: str, command: tuple[str, ...], args: tuple[
         out["env"] = [{"name": k, "value": _expansion_safe(v)} for k, v in ctr.env.items()]
     mounts = [{"name": _claim_name(ctr, vol), "mountPath": path} for vol, path in ctr.volumes]
     if ctr.secrets:
-        mounts.append({"name": "secrets", "mountPath": SECRETS_DIR, "readOnly": True})
+        mounts.append({"name": SECRETS_VOLUME, "mountPath": SECRETS_DIR, "readOnly": True})
     if ctr.init_sql:
-        mounts.append({"name": "initdb", "mountPath": INITDB_TARGET.rsplit("/", 1)[0], "readOnly": True})
+        mounts.append({"name": INITDB_VOLUME, "mountPath": INITDB_TARGET.rsplit("/", 1)[0], "readOnly": True})
     if mounts:
         out["volumeMounts"] = mounts
     if probes and ctr.health is not None:
