@@ -59,6 +59,9 @@ class Container:
     # (name, command) run to completion, in order, before the service starts, in its image with
     # its volumes and environment (Kubernetes init containers; see Kind.kubernetes)
     init: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # the group that must own the volumes: an image that runs as a user of its own from the start
+    # cannot take over a fresh (root-owned) volume itself (Kubernetes: the pod's fsGroup)
+    fs_group: int | None = None
 
     def __post_init__(self) -> None:
         if not self.name:

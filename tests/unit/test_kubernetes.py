@@ -546,3 +546,14 @@ def test_no_kubernetes_import_at_validation(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_timescale_image_gets_its_volume_group(tmp_path, kustomize):
+    """Timescale's HA image runs as postgres (1000) from the start: the pod's fsGroup makes the
+    fresh claim writable; it keeps its cluster below the mount already (no PGDATA)."""
+    objects = _objects(kustomize(_render(_with_kubernetes(SEEDS["mcp-gateway"]), tmp_path)))
+    pod = _pod(_by(objects, "StatefulSet")["postgres"])
+    assert pod["securityContext"] == {"fsGroup": 1000}
+    assert "PGDATA" not in {e["name"] for e in pod["containers"][0]["env"]}
+    others = [_pod(w) for n, w in (_by(objects, "StatefulSet") | _by(objects, "Deployment")).items() if n != "postgres"]
+    assert not any("securityContext" in p for p in others)

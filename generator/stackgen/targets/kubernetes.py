@@ -183,6 +183,8 @@ def _pod_spec(spec: Spec, ctr: Container) -> dict:
     if ctr.gpu:
         main["resources"] = {"limits": {GPU_RESOURCE: 1}}
     spec: dict[str, Any] = {"automountServiceAccountToken": False}  # no pod here talks to the Kubernetes API
+    if ctr.fs_group is not None:
+        spec["securityContext"] = {"fsGroup": ctr.fs_group}
     if ctr.init:
         spec["initContainers"] = [_container(ctr, name, command, (), probes=False) for name, command in ctr.init]
     spec["containers"] = [main]
