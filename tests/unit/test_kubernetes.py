@@ -557,3 +557,83 @@ def test_timescale_image_gets_its_volume_group(tmp_path, kustomize):
     assert "PGDATA" not in {e["name"] for e in pod["containers"][0]["env"]}
     others = [_pod(w) for n, w in (_by(objects, "StatefulSet") | _by(objects, "Deployment")).items() if n != "postgres"]
     assert not any("securityContext" in p for p in others)
+
+
+# --- property: hostile spec values through the YAML emitter and the kubelet's expansion ----------
+
+
+def _k8s_strings(files: dict[str, str], expand) -> tuple[list[str], list]:
+    """Every string of k8s/*.yaml as the process (or the API server) sees it: container command,
+    args and env values after the kubelet's expansion, everything else as written; and the
+    documents' shape."""
+    strings, docs = [], []
+    for path in sorted(files):
+        if not path.endswith(".yaml") or path.endswith("kustomization.yaml"):
+            continue
+        for doc in yaml.safe_load_all(files[path]):
+            docs.append(doc)
+            pod = doc.get("spec", {}).get("template", {}).get("spec", {})
+            for ctr in pod.get("initContainers", []) + pod.get("containers", []):
+                env, command, args = expand(ctr)
+                strings += list(env.values()) + command + args
+                rest = {k: v for k, v in ctr.items() if k not in ("env", "command", "args")}
+                strings += _walk_strings(rest)
+            if pod:
+                doc = dict(doc, spec=dict(doc["spec"], template={**doc["spec"]["template"], "spec": {k: v for k, v in pod.items() if k not in ("containers", "initContainers")}}))
+            strings += _walk_strings(doc)
+    return strings, docs
+
+
+def _walk_strings(node) -> list[str]:
+    if isinstance(node, dict):
+        return [x for k, v in node.items() for x in _walk_strings(k) + _walk_strings(v)]
+    if isinstance(node, list):
+        return [x for v in node for x in _walk_strings(v)]
+    return [node] if isinstance(node, str) else []
+
+
+def _k8s_spec(values: dict) -> str:
+    from test_container_roundtrip import spec
+
+    text = spec(**values)
+    assert "targets: [compose, quadlet]" in text
+    return text.replace("targets: [compose, quadlet]", "targets: [kubernetes]")
+
+
+def _render_k8s(text: str) -> dict[str, str] | None:
+    from stackgen.errors import StackError
+    from stackgen.render import render_tree
+    from stackgen.spec.loader import parse
+    from stackgen.spec.validate import validate
+
+    try:
+        loaded = validate(parse(text, "stack.yaml"))
+    except StackError:
+        return None
+    return {f.path: f.text for f in render_tree(loaded, "kubernetes")}
+
+
+def test_hostile_spec_values_reach_pods_intact(expand):
+    """Model paths, model names and the Hugging Face mirror full of YAML, shell and $(VAR)
+    syntax: the k8s/ documents keep their shape, and each value arrives whole after the
+    kubelet's expansion (hypothesis; derandomized in CI)."""
+    from hypothesis import HealthCheck, assume, example, given, settings
+
+    from stackgen.spec.checks import CONTROL
+    from test_container_roundtrip import BENIGN, check_content, hostile, shape
+
+    benign_text = BENIGN.replace("targets: [compose, quadlet]", "targets: [kubernetes]")
+    _, benign_docs = _k8s_strings(_render_k8s(benign_text), expand)
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+    @given(values=hostile)
+    @example(values={"model_dir": "/srv/a:b", "model_file": "qzpath#x.gguf", "model": "qzmodel:1", "hf": "https://qzurl.example.org/$$a$(HF_ENDPOINT)$", "description": "QZDESC"})
+    def check(values):
+        assume(all(CONTROL.search(v) is None for v in values.values()))
+        files = _render_k8s(_k8s_spec(values))
+        assume(files is not None)
+        strings, docs = _k8s_strings(files, expand)
+        assert shape(docs) == shape(benign_docs), "a spec value changed the structure of k8s/"
+        check_content(strings, values)
+
+    check()
