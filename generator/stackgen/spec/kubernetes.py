@@ -37,6 +37,11 @@ INGRESS_HOST = ck.string(
 )
 
 
+def public_name(name: str) -> str:
+    """The LoadBalancer Service that `expose: {load_balancer: true}` adds beside the ClusterIP one."""
+    return f"{name}-public"
+
+
 def section(c: Collector, value: Any, targets: Any) -> dict[str, tuple[str, Any]]:
     """`kubernetes:` -> {service name: ("ingress", host) | ("load_balancer", True)} (unchecked names)."""
     path = ("kubernetes",)
@@ -122,6 +127,8 @@ def checks(c: Collector, services: dict[str, Service], expose: dict[str, tuple[s
         url = kind.url(svc, Endpoint(name, port))
         if how == "ingress" and not (url or "").startswith("http://"):
             c.error(path + ("ingress",), f"kubernetes.expose.{name}.ingress: services.{name} does not speak HTTP, which an Ingress routes", "use {load_balancer: true}", at_key=True)
+        if how == "load_balancer" and public_name(name) in services:
+            c.error(path + ("load_balancer",), f"kubernetes.expose.{name}.load_balancer: its Service {public_name(name)} would take the name of services.{public_name(name)}", f"rename services.{public_name(name)}", at_key=True)
         auth = kind.container_auth
         if auth and not svc.options.get(auth):
             c.error(path, f"kubernetes.expose.{name}: services.{name} would accept anyone from outside the cluster without {auth}", f"set services.{name}.{auth}: {kind.secrets[auth]}, or drop the entry", at_key=True)

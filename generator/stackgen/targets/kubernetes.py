@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__, containers
 from ..containers import INITDB_TARGET, SECRETS_DIR, Container, Health
-from ..spec.kubernetes import INITDB_VOLUME, SECRETS_VOLUME
+from ..spec.kubernetes import INITDB_VOLUME, SECRETS_VOLUME, public_name
 from ..spec.model import Spec
 
 if TYPE_CHECKING:
@@ -149,7 +149,7 @@ def _exposure(spec: Spec, ctr: Container, meta: dict, selector: dict) -> list[di
         return []
     main = _ports(spec, ctr)[:1]  # the service's own port (validation made sure there is one)
     if how[0] == "load_balancer":
-        return [_service(meta, selector, main, name=f"{ctr.name}-public", kind="LoadBalancer")]
+        return [_service(meta, selector, main, name=public_name(ctr.name), kind="LoadBalancer")]
     (port_name, _), = main
     backend = {"service": {"name": ctr.name, "port": {"name": port_name}}}
     return [{
