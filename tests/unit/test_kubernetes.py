@@ -206,6 +206,14 @@ def test_every_seed_builds_and_is_valid_against_kubernetes_schemas(seed, tmp_pat
     spec = yaml.safe_load(SEEDS[seed].read_text())
     workloads = _by(objects, "StatefulSet") | _by(objects, "Deployment")
     assert sorted(workloads) == sorted(spec["services"])
+    # state decides the workload: a kind with a data volume, llama.cpp's model, a container's volumes
+    stateful = {
+        name for name, svc in spec["services"].items()
+        if (svc or {}).get("kind", name) in ("postgres", "redis", "qdrant", "ollama", "open-webui", "llama-cpp") or (svc or {}).get("volumes")
+    }  # fmt: skip
+    assert set(_by(objects, "StatefulSet")) == stateful
+    for sts in _by(objects, "StatefulSet").values():
+        assert sts["spec"]["volumeClaimTemplates"]
 
 
 def test_converter_schemas_refuse_unknown_fields_and_wrong_types(kubeconform):
