@@ -74,3 +74,28 @@ if ! validators_ok; then
   install -m 0755 "$work/x/usr/libexec/docker/cli-plugins/docker-compose" .venv/bin/docker-compose
   validators_ok || { echo "install-deps: the Debian 13 quadlet/docker-compose binaries do not run here" >&2; exit 1; }
 fi
+
+# Kubernetes manifests (the kubernetes target): kubeconform and kustomize, built with Go from
+# the module proxy into .venv/bin, and Kubernetes' own schemas: the k8s.io/kubernetes module's
+# api/openapi-spec/swagger.json (the module downloads but cannot be go-installed), converted by
+# tests/kubeschemas.py into kubeconform's layout under .venv/k8s-schemas/<version>/.
+KUBECONFORM_VERSION=v0.8.0
+KUSTOMIZE_VERSION=v5.8.2 # v5.8.3 needs Go 1.27
+KUBERNETES_VERSION=v1.35.0
+go_bin=$(command -v go || echo /usr/local/go/bin/go)
+# (a go-installed kubeconform says "development" to -v: the module version is in the binary)
+built_from() { [ -x ".venv/bin/$1" ] && "$go_bin" version -m ".venv/bin/$1" 2>/dev/null | grep -qP "^\tmod\t$2\t$3\t"; }
+k8s_tools_ok() {
+  built_from kubeconform github.com/yannh/kubeconform "$KUBECONFORM_VERSION" &&
+    built_from kustomize sigs.k8s.io/kustomize/kustomize/v5 "$KUSTOMIZE_VERSION"
+}
+if ! k8s_tools_ok; then
+  GOBIN="$PWD/.venv/bin" "$go_bin" install "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION"
+  GOBIN="$PWD/.venv/bin" "$go_bin" install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
+  k8s_tools_ok || { echo "install-deps: kubeconform $KUBECONFORM_VERSION / kustomize $KUSTOMIZE_VERSION did not install" >&2; exit 1; }
+fi
+if [ ! -s ".venv/k8s-schemas/$KUBERNETES_VERSION/statefulset-apps-v1.json" ]; then
+  k8s_dir=$("$go_bin" mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | .venv/bin/python -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')
+  rm -rf ".venv/k8s-schemas/$KUBERNETES_VERSION"
+  .venv/bin/python tests/kubeschemas.py "$k8s_dir/api/openapi-spec/swagger.json" ".venv/k8s-schemas/$KUBERNETES_VERSION"
+fi

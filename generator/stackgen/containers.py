@@ -30,6 +30,10 @@ class Health:
     interval: str = "10s"
     timeout: str = "5s"
     retries: int = 5
+    # The same check in a form an orchestrator runs itself (Kubernetes' httpGet/tcpSocket probes,
+    # for images without wget, curl or nc): ("http", path, port) or ("tcp", None, port); None:
+    # only `command` describes it.
+    probe: tuple | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,12 @@ class Container:
     profiles: tuple[str, ...] = ()  # compose profiles
     entrypoint: tuple[str, ...] = ()  # replaces the image's entrypoint (empty: the image's own)
     oneshot: bool = False  # a job that runs once to completion (a model pull), not a service
+    # (name, command) run to completion, in order, before the service starts, in its image with
+    # its volumes and environment (Kubernetes init containers; see Kind.kubernetes)
+    init: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # the group that must own the volumes: an image that runs as a user of its own from the start
+    # cannot take over a fresh (root-owned) volume itself (Kubernetes: the pod's fsGroup)
+    fs_group: int | None = None
 
     def __post_init__(self) -> None:
         if not self.name:

@@ -291,3 +291,17 @@ def test_a_fifo_in_the_cdi_folder_does_not_hang(tmp_path, monkeypatch):
     worker.join(10)
     assert found, "the CDI check hung on a FIFO"
     assert found[0].state == "ok" and found[0].message == f"{cdi}/z.yaml declares nvidia.com/gpu"
+
+
+def test_a_kubernetes_only_gpu_stack_needs_nothing_of_this_host(host, tmp_path):
+    """The kubernetes target's services run on the cluster's nodes: no Nix, podman, driver or CDI here."""
+    (host.cdi / "nvidia.yaml").unlink()
+    host.install()
+    spec = tmp_path / "s.yaml"
+    spec.write_text("version: 1\nname: x\ngpu: {vendor: nvidia}\ntargets: [kubernetes]\nservices:\n  ollama: {}\n")
+    result = run(str(spec))
+    assert result.exit_code == 0, result.output
+    assert "skip  nvidia driver: not needed: the GPUs are the cluster's (kubernetes target)" in result.output
+    assert "skip  nvidia CDI: not needed: no GPU service runs in a container" in result.output
+    assert "skip  podman: not needed: the spec runs no container" in result.output
+    assert not host.fp.calls, "a check that is not needed is not run"

@@ -56,6 +56,11 @@ def doctor(spec: Path | None, as_json: bool) -> None:
         raise SystemExit(1)
 
 
+# Targets whose services run elsewhere (a cluster's nodes have the GPUs and runtimes): `k8s/`
+# needs nothing of this host beyond kubectl, which the README names.
+CLUSTER_TARGETS = {"kubernetes", "mirrors"}
+
+
 @dataclass(frozen=True)
 class Needs:
     """What a stack asks of this host, from its targets (everything, without a spec)."""
@@ -82,7 +87,7 @@ class Needs:
             podman=bool(containers),
             compose="compose" in targets and bool(spec.services),
             quadlet=("quadlet" in targets and bool(spec.services)) or bool(hm_containers),
-            gpu=spec.gpu.nvidia,
+            gpu=spec.gpu.nvidia and bool(targets - CLUSTER_TARGETS),
             cdi=spec.gpu.nvidia and bool(gpu_containers),
         )
 
@@ -115,11 +120,12 @@ def run_checks(spec=None) -> list[Check]:
     if needs.gpu:
         checks.append(_soften(driver(), gpu_fail))
     else:
-        checks.append(Check("nvidia driver", "skip", "not needed: gpu.vendor is none"))
+        why = "gpu.vendor is none" if spec is None or not spec.gpu.nvidia else "the GPUs are the cluster's (kubernetes target)"
+        checks.append(Check("nvidia driver", "skip", f"not needed: {why}"))
     if needs.cdi:
         checks.append(_soften(cdi(), gpu_fail))
     else:
-        why = "gpu.vendor is none" if not needs.gpu else "no GPU service runs in a container"
+        why = "gpu.vendor is none" if spec is None or not spec.gpu.nvidia else "no GPU service runs in a container"
         checks.append(Check("nvidia CDI", "skip", f"not needed: {why}"))
     return checks
 

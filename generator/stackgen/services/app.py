@@ -35,6 +35,7 @@ def build(c: Collector, path: tuple, value: Any) -> Any:
 class App(Generic):
     name = "app"
     gpu_capable = False
+    component = "application"
 
     def local_image(self, stack: str, svc) -> str:
         """The tag an image built from `build:` gets (podman keeps it under localhost/)."""

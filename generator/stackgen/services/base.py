@@ -56,6 +56,10 @@ class Kind:
     data: str | None = None
     # runs as a container image on the container targets (compose, quadlet)
     native_only: bool = False
+    # Kubernetes: app.kubernetes.io/component, and the size each volume's claim asks for
+    # (a StatefulSet's claims cannot grow by re-applying: resize the PVC where the class allows)
+    component: str = "server"
+    storage: str = "1Gi"
 
     # --- validation ---------------------------------------------------------------------------
 
@@ -97,6 +101,12 @@ class Kind:
     def jobs(self, spec: "Spec", svc: "Service", peer: Callable[[str], str]) -> list["Container"]:
         """One-shot containers that run after the service is healthy (model pulls)."""
         return []
+
+    def kubernetes(self, spec: "Spec", ctr: "Container") -> "Container":
+        """The container plan entry (`container` or one of `jobs`) as a Kubernetes pod runs it:
+        what differs from compose (no host paths, a data folder below the volume's root,
+        a wait before a job). Default: the same."""
+        return ctr
 
     def job_names(self, svc: "Service") -> list[str]:
         """The names `jobs` takes (they must not clash with a service's name)."""

@@ -37,7 +37,7 @@ def container_health(svc, kind):
     probe = svc.options["health"]
     if probe is None:
         return None
-    return Health(health_command(probe, kind.inner_port(svc)))
+    return Health(health_command(probe, kind.inner_port(svc)), probe=probe + (kind.inner_port(svc),) if probe[0] != "command" else None)
 
 
 Container.fields = {**Generic.common_fields, "volumes": volumes}

@@ -27,6 +27,8 @@ class LlamaCpp(Kind):
     defaults = {"model_url": None, "model_sha256": None, "context": 4096, "gpu_layers": None}
     required = ("model",)
     conventional = ("OPENAI_BASE_URL",)
+    component = "model-server"
+    storage = "20Gi"  # the model file
 
     def required_hint(self, key: str) -> str | None:
         if key == "model":
@@ -69,5 +71,34 @@ class LlamaCpp(Kind):
             command=tuple(args),
         )  # fmt: skip
 
+    def kubernetes(self, spec, ctr):
+        """No host path in a cluster: the model's folder is a volume of its own (the pod is a
+        StatefulSet, so the file survives restarts), filled before the server starts by an
+        init container: from `model_url` (checked against `model_sha256`) when given, else it
+        waits for the file to be copied in (`kubectl cp`), saying how every minute."""
+        from dataclasses import replace
+
+        svc = spec.services[ctr.name]
+        model = svc.options["model"]
+        model_dir = model.rsplit("/", 1)[0] or "/"
+        if svc.options["model_url"]:
+            step = ("fetch-model", ("/bin/sh", "-c", FETCH_MODEL, "fetch-model", model, svc.options["model_url"], svc.options["model_sha256"] or ""))
+        else:
+            step = ("wait-for-model", ("/bin/sh", "-c", WAIT_FOR_MODEL, "wait-for-model", model))
+        return replace(ctr, binds=(), volumes=((f"{ctr.name}-models", model_dir),), init=(step,))
+
+
+# Values arrive as positional arguments ($1 ...), never inside the program text.
+FETCH_MODEL = (
+    'set -eu; [ -s "$1" ] && exit 0; '
+    'curl --globoff -fL --retry 5 -o "$1.part" "$2"; '
+    'if [ -n "$3" ]; then printf \'%s  %s\\n\' "$3" "$1.part" | sha256sum -c -; fi; '
+    'mv "$1.part" "$1"'
+)
+WAIT_FOR_MODEL = (
+    'n=0; until [ -s "$1" ]; do '
+    '[ $((n % 12)) -eq 0 ] && echo "waiting for $1: kubectl cp MODEL.gguf $(hostname):$1 -c wait-for-model"; '
+    'n=$((n+1)); sleep 5; done'
+)
 
 KIND = LlamaCpp()

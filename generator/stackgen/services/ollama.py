@@ -18,6 +18,8 @@ class Ollama(Kind):
     defaults = {"models": ()}
     conventional = ("OLLAMA_BASE_URL", "OLLAMA_HOST")
     data = "/root/.ollama"
+    component = "model-server"
+    storage = "50Gi"  # the pulled models
 
     def default_image(self, svc) -> str:
         return IMAGE
@@ -55,6 +57,16 @@ class Ollama(Kind):
                 oneshot=True,
             )
         ]
+
+    def kubernetes(self, spec, ctr):
+        """The pull job waits for the server first: a Job starts at once, and `ollama pull`
+        against a server still starting would fail and burn the Job's retries."""
+        from dataclasses import replace
+
+        if not ctr.oneshot:
+            return ctr
+        wait = 'until ollama list >/dev/null 2>&1; do echo "waiting for $OLLAMA_HOST"; sleep 5; done'
+        return replace(ctr, init=(("wait-for-ollama", ("/bin/sh", "-c", wait)),))
 
 
 KIND = Ollama()

@@ -21,6 +21,8 @@ class OpenWebui(Kind):
     defaults = {"secret_key_file": None}
     secrets = {"secret_key_file": "/run/secrets/open-webui.env (an environment file: WEBUI_SECRET_KEY=...)"}
     data = "/app/backend/data"
+    component = "frontend"
+    storage = "2Gi"  # its SQLite database, uploads and the generated session key
     host_network_capable = True  # it can share the host's network to reach a native Ollama
 
     def default_image(self, svc) -> str:

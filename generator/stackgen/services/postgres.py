@@ -14,6 +14,7 @@ from ..spec.checks import INVALID, Collector, dotted
 from ..spec.model import POSTGRES_EXTENSION_SQL, POSTGRES_PRELOAD, POSTGRES_VERSIONS
 from .base import Endpoint, Kind
 
+TIMESCALE_HA = "timescaledb-ha"  # Timescale's HA image (docker.io/timescale/timescaledb-ha)
 PGVECTOR_RELEASE = "0.8.1"  # pgvector/pgvector publishes <release>-pg<major> for PostgreSQL 13..18
 # Extensions the default image (pgvector/pgvector) carries; others need `image:`.
 DEFAULT_EXTENSIONS = ("pgvector",)
@@ -118,6 +119,8 @@ class Postgres(Kind):
     secret_variables = {"password_file": "PASSWORD_FILE"}
     container_auth = "password_file"
     conventional = ("DATABASE_URL",)
+    component = "database"
+    storage = "10Gi"
 
     def default_image(self, svc) -> str:
         return f"docker.io/pgvector/pgvector:{PGVECTOR_RELEASE}-pg{svc.options['version']}"
@@ -138,8 +141,21 @@ class Postgres(Kind):
                 c.error(
                     ("services", svc.name, "extensions", i),
                     f"the default postgres container image ({self.default_image(svc)}) has no {ext}",
-                    f"set services.{svc.name}.image to an image that includes {ext}, or drop compose, quadlet and home-manager from targets",
+                    f"set services.{svc.name}.image to an image that includes {ext}, or drop the container targets (compose, quadlet, home-manager, kubernetes)",
                 )
+
+    def kubernetes(self, spec, ctr):
+        """A volume's root holds lost+found on most storage classes, and initdb refuses a
+        non-empty folder: the cluster lives in a folder below it (PostgreSQL 18 images already
+        keep it in a versioned folder below their mount point)."""
+        from dataclasses import replace
+
+        (_, mount), = ctr.volumes
+        if TIMESCALE_HA in ctr.image:  # runs as postgres (uid/gid 1000), keeps the cluster in pgdata/data
+            return replace(ctr, fs_group=1000)
+        if mount.endswith("/data"):
+            return replace(ctr, env={**ctr.env, "PGDATA": f"{mount}/pgdata"})
+        return ctr
 
     def container(self, spec, svc, peer):
         from ..containers import Health, base, secret, secret_path
@@ -196,7 +212,7 @@ def cron_database(databases) -> str:
 
 def data_dir(version: int, image: str) -> str:
     """Where a postgres image keeps its data (the volume's mount point)."""
-    if "timescaledb-ha" in image:  # Timescale's HA image runs as user postgres from its home
+    if TIMESCALE_HA in image:  # Timescale's HA image runs as user postgres from its home
         return "/home/postgres/pgdata"
     # PostgreSQL 18 images keep PGDATA in a versioned folder under /var/lib/postgresql.
     return "/var/lib/postgresql" if version >= 18 else "/var/lib/postgresql/data"

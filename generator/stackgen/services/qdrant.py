@@ -118,6 +118,8 @@ class Qdrant(Kind):
     container_auth = "api_key_file"
     conventional = ("QDRANT_URL",)
     data = "/qdrant/storage"
+    component = "vector-database"
+    storage = "10Gi"
 
     def default_image(self, svc) -> str:
         return IMAGE

@@ -43,6 +43,7 @@ class Redis(Kind):
     container_auth = "password_file"
     conventional = ("REDIS_URL",)
     data = "/data"
+    component = "cache"
 
     def default_image(self, svc) -> str:
         return IMAGE

@@ -12,6 +12,7 @@ from ..branches import BRANCH_TABLE, BRANCHES, DEFAULT_BRANCH, Branch  # noqa: F
 
 ALL_TARGETS = ("devshell", "nixos", "home-manager", "compose", "quadlet", "mirrors")
 NIX_TARGETS = ("devshell", "nixos", "home-manager")
+OPT_IN_TARGETS = ("kubernetes",)  # rendered only when `targets:` lists them
 ALL_SYSTEMS = ("x86_64-linux", "aarch64-linux", "x86_64-darwin", "aarch64-darwin")
 
 
@@ -133,6 +134,8 @@ class Spec:
     source_sha256: str = ""
     # Problems worth telling that do not stop a render (an ending release): the CLI prints them.
     warnings: tuple[Any, ...] = ()
+    # kubernetes.expose: service name -> ("ingress", host) | ("load_balancer", True)
+    kubernetes_expose: dict[str, tuple[str, Any]] = field(default_factory=dict)
 
     @property
     def branch(self) -> Branch:

@@ -9,11 +9,13 @@ from typing import Any
 from ..errors import StackError
 from . import checks as ck
 from . import instances
+from . import kubernetes as k8s
 from .checks import INVALID, Collector, dotted
 from .loader import Document
 from .model import (
     ALL_SYSTEMS,
     ALL_TARGETS,
+    OPT_IN_TARGETS,
     BRANCH_TABLE,
     BRANCHES,
     DEFAULT_BRANCH,
@@ -29,6 +31,7 @@ from .model import (
 TOP_KEYS = (
     "version", "name", "description", "systems", "nixpkgs", "mirrors", "gpu",
     "python", "packages", "env", "services", "targets",
+    "kubernetes",
 )  # fmt: skip
 
 NAME = ck.NAME
@@ -73,16 +76,19 @@ def validate(doc: Document) -> Spec:
     python = _python(c, data.get("python"))
     packages = _field(c, data, "packages", ck.listof(_package, max_len=5000), ())
     env = _env(c, data.get("env"))
-    targets = _field(c, data, "targets", ck.listof(ck.enum(ALL_TARGETS), min_len=1), ALL_TARGETS)
+    targets = _field(c, data, "targets", ck.listof(ck.enum(ALL_TARGETS + OPT_IN_TARGETS), min_len=1), ALL_TARGETS)
     services = instances.services(c, data.get("services"), gpu, () if targets is INVALID else tuple(targets))
 
     _semantics(c, systems, gpu)
     _branch_semantics(c, nixpkgs, systems)
     if targets is not INVALID and instances.CONTAINER_TARGETS & set(targets):
         instances.container_checks(c, services, native_ollama=not {"compose", "quadlet"} & set(targets))
+    expose = k8s.section(c, data.get("kubernetes"), targets)
+    if targets is not INVALID and k8s.TARGET in targets:
+        k8s.checks(c, services, expose, images_checked=bool(instances.CONTAINER_TARGETS & set(targets)))
     if c.problems:
         raise StackError(sorted(c.problems, key=lambda p: (p.line or 0, p.col or 0)))
-    targets = tuple(t for t in ALL_TARGETS if t in targets)  # canonical order
+    targets = tuple(t for t in ALL_TARGETS + OPT_IN_TARGETS if t in targets)  # canonical order
     return Spec(
         version=version,
         name=name,
@@ -98,6 +104,7 @@ def validate(doc: Document) -> Spec:
         targets=targets,
         source_sha256=hashlib.sha256(doc.text.encode()).hexdigest(),
         warnings=tuple(c.warnings),
+        kubernetes_expose=expose,
     )
 
 
