@@ -10,8 +10,10 @@ from typing import Any
 
 from ..branches import BRANCH_TABLE, BRANCHES, DEFAULT_BRANCH, Branch  # noqa: F401 (re-exported)
 
-ALL_TARGETS = ("devshell", "nixos", "home-manager", "compose", "quadlet", "mirrors")
-NIX_TARGETS = ("devshell", "nixos", "home-manager")
+ALL_TARGETS = ("devshell", "nixos", "home-manager", "compose", "quadlet", "mirrors", "fleet")
+# The targets a spec renders when it lists none (`fleet` joins them when `hosts:` is present).
+DEFAULT_TARGETS = ALL_TARGETS[:-1]
+NIX_TARGETS = ("devshell", "nixos", "home-manager", "fleet")
 ALL_SYSTEMS = ("x86_64-linux", "aarch64-linux", "x86_64-darwin", "aarch64-darwin")
 
 
@@ -117,6 +119,17 @@ class Service:
 
 
 @dataclass(frozen=True)
+class Host:
+    """One machine of `hosts:` (the fleet target): the instances it runs, at its address."""
+
+    name: str
+    address: str  # an IP literal (v4 or v6): every service on the host binds it
+    services: tuple[str, ...]
+    system: str  # its nixpkgs.hostPlatform
+    gpu: bool  # an NVIDIA GPU: driver and CUDA builds for its services
+
+
+@dataclass(frozen=True)
 class Spec:
     version: int
     name: str
@@ -133,6 +146,7 @@ class Spec:
     source_sha256: str = ""
     # Problems worth telling that do not stop a render (an ending release): the CLI prints them.
     warnings: tuple[Any, ...] = ()
+    hosts: dict[str, Host] = field(default_factory=dict)  # `hosts:` (empty: one machine)
 
     @property
     def branch(self) -> Branch:
