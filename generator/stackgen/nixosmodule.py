@@ -42,13 +42,20 @@ class Placement:
     local ones use; `clients`: the other hosts' addresses, the only ones its firewall rules
     and PostgreSQL's password logins admit (instead of openFirewall, which admits anyone)."""
 
+    host: str
     peers: dict[str, Service]
     clients: tuple[str, ...]
 
 
-def module(spec: Spec, tpl: "Templates", place: Placement | None = None, nixpkgs_config: str = "./nixpkgs-config.nix") -> tuple[str, list[str]]:
+def module(
+    spec: Spec,
+    tpl: "Templates",
+    place: Placement | None = None,
+    nixpkgs_config: str = "./nixpkgs-config.nix",
+    modules_dir: str = "./modules/nixos/",
+) -> tuple[str, list[str]]:
     """The module's text, and the reusable modules (modules/nixos/<name>) it imports from
-    ./modules/nixos/ beside it. `nixpkgs_config`: the path of nix/nixpkgs-config.nix from it."""
+    `modules_dir`. `nixpkgs_config`: the path of nix/nixpkgs-config.nix from the module."""
     imports = []
     if spec.gpu.nvidia:
         imports.append("nvidia.nix")
@@ -60,8 +67,11 @@ def module(spec: Spec, tpl: "Templates", place: Placement | None = None, nixpkgs
     ollama = next((s for s in everyone.values() if s.kind == "ollama"), None)
     text = tpl(
         "nixos/nixos.nix.j2",
+        spec=spec,
+        fleet_host=place.host if place else None,
         branch=spec.branch,
         imports=imports,
+        modules_dir=modules_dir,
         nixpkgs_config=nixpkgs_config,
         caches=mirrordata.nix_caches(spec),
         keys=mirrordata.nix_keys(spec),
