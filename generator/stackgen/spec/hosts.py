@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import did_you_mean
 from . import checks as ck
 from .checks import INVALID, Collector, dotted
-from .model import Gpu, Host, Service
+from .model import ALL_SYSTEMS, Gpu, Host, Service
 
 HOST_KEYS = ("address", "services", "system", "gpu")
 
@@ -35,11 +35,12 @@ def hosts(c: Collector, value: Any, services: dict[str, Service], declared: list
     placed: dict[str, str] = {}  # service -> the host that took it first
     for name, raw in data.items():
         hpath = path + (name,)
-        if not isinstance(name, str) or not ck.NAME_RE.fullmatch(name):
+        valid = isinstance(name, str) and ck.NAME_RE.fullmatch(name) is not None
+        if not valid:
             c.error(hpath, f"host name {name!r} is not a valid name", "use lowercase letters, digits and '-', starting with a letter, at most 63 (it becomes networking.hostName)", at_key=True)
-            continue
-        host = _host(c, hpath, name, raw, services, declared, systems, gpu, placed)
-        if host is not None:
+        # checked even under a bad name: its services count as placed (no second error for them)
+        host = _host(c, hpath, str(name), raw, services, declared, systems, gpu, placed)
+        if host is not None and valid:
             out[name] = host
     for svc in services:
         if svc not in placed:
@@ -60,7 +61,11 @@ def _host(c: Collector, hpath: tuple, name: str, raw: Any, services: dict[str, S
     linux = tuple(s for s in system_choices if s.endswith("-linux"))
     system = INVALID
     if "system" in raw and raw["system"] is not None:
-        system = ck.enum(linux or ("x86_64-linux",))(c, hpath + ("system",), raw["system"])
+        wanted = raw["system"]
+        if isinstance(wanted, str) and wanted.endswith("-linux") and wanted not in linux and wanted in ALL_SYSTEMS:
+            system = c.error(hpath + ("system",), f"hosts.{name}.system {wanted} is not one of the spec's systems", f"add {wanted} to systems (its packages are built for the systems listed there)")
+        else:
+            system = ck.enum(linux or ("x86_64-linux",))(c, hpath + ("system",), wanted)
     elif linux:
         system = linux[0]
     elif system_choices:
