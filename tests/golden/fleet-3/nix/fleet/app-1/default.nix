@@ -6,18 +6,20 @@
 {
   imports = [ ./services.nix ];
 
-  networking.hostName = lib.mkDefault "app-1";
+  config = {
+    networking.hostName = lib.mkDefault "app-1";
 
-  # Source-address rules, not allowedTCPPorts (which admits anyone): they are nftables rules
-  # in the firewall's input-allow chain, so the firewall must be the nftables one.
-  networking.nftables.enable = lib.mkDefault true;
-  networking.firewall.extraInputRules = lib.concatStringsSep "\n" [
-    "ip saddr { 10.0.0.11, 10.0.0.12 } tcp dport { 3000, 8091 } accept comment \"ai-fleet: services for the fleet's hosts\""
-  ];
-  assertions = [
-    {
-      assertion = config.networking.firewall.enable && config.networking.nftables.enable;
-      message = "stackgen: the fleet's firewall rules for app-1 need networking.firewall.enable and networking.nftables.enable";
-    }
-  ];
+    # Source-address rules, not allowedTCPPorts (which admits anyone): they are nftables rules
+    # in the firewall's input-allow chain, so the firewall must be the nftables one.
+    networking.nftables.enable = lib.mkDefault true;
+    networking.firewall.extraInputRules = lib.concatStringsSep "\n" [
+      "ip saddr { 10.0.0.11, 10.0.0.12 } tcp dport { 3000, 8091 } accept comment \"ai-fleet: services for the fleet's hosts\""
+    ];
+    assertions = [
+      {
+        assertion = config.networking.firewall.enable && config.networking.nftables.enable;
+        message = "stackgen: the fleet's firewall rules for app-1 need networking.firewall.enable and networking.nftables.enable";
+      }
+    ];
+  };
 }
