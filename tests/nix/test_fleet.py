@@ -10,11 +10,12 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import golden_cases, render_spec, render_text
+from conftest import golden_cases, render_spec, render_text, require_tool
 from test_modules import BRANCH, real_eval, stub_eval
 
 FLEET = golden_cases()["fleet-3"]
@@ -61,6 +62,28 @@ def test_firewall_admits_the_other_hosts_only(fleet, host):
     assert "allowedTCPPorts" not in cfg["networking"]["firewall"]
     assert "openFirewall" not in json.dumps(cfg)
     assert cfg["assertions"][0]["assertion"] is True
+
+
+def nft_check(rules: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    """`nft -c` (parse and check, change nothing) of the rules where nixpkgs' nftables
+    firewall puts extraInputRules: the input-allow chain of the inet nixos-fw table
+    (nixos/modules/services/networking/firewall-nftables.nix)."""
+    nft = require_tool("nft", "the fleet's firewall rules are checked by nftables itself")
+    ruleset = tmp_path / "fw.nft"
+    ruleset.write_text(f"table inet nixos-fw {{\n  chain input-allow {{\n{rules}\n  }}\n}}\n")
+    return subprocess.run([nft, "-c", "-f", str(ruleset)], capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("host", sorted(ADDRESS))
+def test_nftables_accepts_the_rules(fleet, host, tmp_path):
+    proc = nft_check(fleet[host]["networking"]["firewall"]["extraInputRules"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_nftables_rejects_a_broken_rule(fleet, tmp_path):
+    """Negative control: an IPv6 source in an `ip` (IPv4) match is refused by nft -c."""
+    rules = fleet["db-1"]["networking"]["firewall"]["extraInputRules"].replace("10.0.0.11", "fd00::11")
+    assert nft_check(rules, tmp_path).returncode != 0
 
 
 def test_services_bind_their_hosts_address(fleet):
@@ -117,6 +140,8 @@ def test_ipv6_fleet_uses_ip6_rules(tmp_path, nix):
         tmp_path,
     )
     cfg = stub_eval(nix, host_module(tmp_path, "db"))
+    check = nft_check(cfg["networking"]["firewall"]["extraInputRules"], tmp_path)
+    assert check.returncode == 0, check.stderr
     assert rules_of(cfg) == [("ip", {"192.0.2.7"}, {5432}), ("ip6", {"fd00::13"}, {5432})]
     assert cfg["services"]["postgresql"]["settings"]["listen_addresses"] == "fd00::12"  # canonical form
     assert cfg["services"]["postgresql"]["authentication"].splitlines() == ["host all all fd00::13/128 scram-sha-256", "host all all 192.0.2.7/32 scram-sha-256"]
