@@ -64,7 +64,8 @@ def module(
     if fetch:
         imports.append("model-fetch.nix")
     everyone = place.peers if place else spec.services
-    ollama = next((s for s in everyone.values() if s.kind == "ollama"), None)
+    # Open WebUI's Ollama: the one on its own machine, else the stack's first one
+    ollama = spec.first("ollama") or next((s for s in everyone.values() if s.kind == "ollama"), None)
     text = tpl(
         "nixos/nixos.nix.j2",
         spec=spec,

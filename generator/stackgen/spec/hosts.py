@@ -42,6 +42,7 @@ def hosts(c: Collector, value: Any, services: dict[str, Service], declared: list
         host = _host(c, hpath, str(name), raw, services, declared, systems, gpu, placed)
         if host is not None and valid:
             out[name] = host
+    _single_instance(c, data, services)
     for svc in services:
         if svc not in placed:
             c.error(("services", svc), f"services.{svc} is on no host of hosts:", f"add {svc} to the services of one host (hosts: {', '.join(data)})", at_key=True)
@@ -121,3 +122,26 @@ def _gpu_fits(c: Collector, spath: tuple, host: str, svc: Service | None, on_gpu
         return
     if c.raw(("services", svc.name, "gpu")) is not None and svc.gpu:
         c.error(spath, f"services.{svc.name} has gpu: true, but hosts.{host} has no GPU", f"move it to a host with gpu: true, or set services.{svc.name}.gpu: false")
+
+
+def _single_instance(c: Collector, data: dict, services: dict[str, Service]) -> None:
+    """A host runs nixpkgs' modules, as the nixos target does: a kind whose module runs one
+    server may have one instance per host (another host may run the next one)."""
+    from .instances import SINGLE_INSTANCE
+
+    for name, raw in data.items():
+        listed = raw.get("services") if isinstance(raw, dict) else None
+        if not isinstance(listed, list):
+            continue
+        seen: dict[str, str] = {}
+        for i, svc_name in enumerate(listed):
+            svc = services.get(svc_name) if isinstance(svc_name, str) else None
+            why = SINGLE_INSTANCE["nixos"].get(svc.kind) if svc else None
+            if why and svc.kind in seen:
+                c.error(
+                    ("hosts", name, "services", i),
+                    f"hosts.{name} runs a second {svc.kind}, services.{svc.name} (after services.{seen[svc.kind]}): {why}",
+                    f"put services.{svc.name} on another host, or run it as kind: container",
+                )
+            if svc:
+                seen.setdefault(svc.kind, svc.name)
