@@ -184,3 +184,19 @@ def test_real_evaluation_rejects_a_bad_host_name(tmp_path, nix, nixpkgs_lib):
     module.write_text(module.read_text().replace('lib.mkDefault "db-1"', 'lib.mkDefault "db.1"'))
     proc = real_eval(nix, nixpkgs_lib, "nixos-26.11.nix", tmp_path / "nix/fleet/db-1", check=False)
     assert proc.returncode != 0 and "networking.hostName" in proc.stderr
+
+
+def test_instances_of_one_kind_on_different_hosts(tmp_path, nix):
+    """nixpkgs runs one Ollama per machine: a second one goes on another host, and Open WebUI
+    talks to the Ollama on its own host rather than the stack's first one."""
+    render_text(
+        "version: 1\nname: two\nsystems: [x86_64-linux]\ntargets: [fleet]\n"
+        "services:\n  ollama: {}\n  ollama-b: {kind: ollama, port: 11436}\n  web: {kind: open-webui}\n"
+        "hosts:\n  a: {address: 10.0.0.1, services: [ollama]}\n  b: {address: 10.0.0.2, services: [ollama-b, web]}\n",
+        tmp_path,
+    )
+    a = stub_eval(nix, host_module(tmp_path, "a"))["services"]
+    b = stub_eval(nix, host_module(tmp_path, "b"))["services"]
+    assert (a["ollama"]["host"], a["ollama"]["port"]) == ("10.0.0.1", 11434)
+    assert (b["ollama"]["host"], b["ollama"]["port"]) == ("10.0.0.2", 11436)
+    assert b["open-webui"]["environment"]["OLLAMA_BASE_URL"] == "http://10.0.0.2:11436"
