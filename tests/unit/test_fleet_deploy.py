@@ -1,4 +1,4 @@
-"""The fleet target outside Nix: hosts/deploy.sh run by bash with a fake nixos-rebuild that
+"""The fleet target outside Nix (tests/nix/test_fleet.py evaluates its hosts): hosts/deploy.sh run by bash with a fake nixos-rebuild that
 records its argv, the user-owned hosts/<host>/hardware.nix (written once, never again, never
 flagged by --check), and what `hosts:` changes in the spec (fleet joins the default targets)."""
 
