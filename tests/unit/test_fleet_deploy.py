@@ -1,11 +1,10 @@
-"""The fleet target outside Nix (tests/nix/test_fleet.py evaluates its hosts): hosts/deploy.sh run by bash with a fake nixos-rebuild that
-records its argv, the user-owned hosts/<host>/hardware.nix (written once, never again, never
+"""The fleet target outside Nix (tests/nix/test_fleet.py evaluates its hosts): hosts/deploy.sh
+run by bash with a fake nixos-rebuild that records its argv, the user-owned hosts/<host>/hardware.nix (written once, never again, never
 flagged by --check), and what `hosts:` changes in the spec (fleet joins the default targets)."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -48,9 +47,9 @@ def test_deploy_script_parses_and_passes_shellcheck(tmp_path):
     render_spec(FLEET, tmp_path)
     script = tmp_path / "hosts/deploy.sh"
     assert subprocess.run([require_tool("bash"), "-n", str(script)]).returncode == 0
-    if shutil.which("shellcheck"):
-        proc = subprocess.run(["shellcheck", "-s", "bash", str(script)], capture_output=True, text=True)
-        assert proc.returncode == 0, proc.stdout
+    shellcheck = require_tool("shellcheck", "hosts/deploy.sh is linted by shellcheck")
+    proc = subprocess.run([shellcheck, "-s", "bash", str(script)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout
 
 
 def test_deploy_runs_nixos_rebuild_per_host_in_dependency_order(deploy):
