@@ -200,3 +200,34 @@ def test_instances_of_one_kind_on_different_hosts(tmp_path, nix):
     assert (a["ollama"]["host"], a["ollama"]["port"]) == ("10.0.0.1", 11434)
     assert (b["ollama"]["host"], b["ollama"]["port"]) == ("10.0.0.2", 11436)
     assert b["open-webui"]["environment"]["OLLAMA_BASE_URL"] == "http://10.0.0.2:11436"
+
+
+def test_host_with_its_hardware_placeholder_typechecks(tmp_path, nix, nixpkgs_lib):
+    """What nixosConfigurations.<host> is made of (the placeholder hardware.nix and the host's
+    module) type-checks together against the real lib and the option mirrors."""
+    render_spec(FLEET, tmp_path)
+    for host in ADDRESS:
+        both = tmp_path / f"both-{host}.nix"
+        both.write_text(f"{{ imports = [ ./hosts/{host}/hardware.nix ./nix/fleet/{host} ]; }}\n")
+        got = json.loads(real_eval(nix, nixpkgs_lib, "nixos-26.11.nix", both).stdout)
+        assert got["failedAssertions"] == [] and got["warnings"] == []
+
+
+def test_flake_lists_a_configuration_per_host(tmp_path, nixpkgs_lib):
+    """`nix eval` of the rendered flake (nixpkgs replaced by the lib checkout, all that is
+    offline): nixosConfigurations names every host."""
+    import os
+
+    from conftest import NIX_CONFIG
+
+    render_spec(FLEET, tmp_path)
+    git = require_tool("git")
+    subprocess.run([git, "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run([git, "add", "-A"], cwd=tmp_path, check=True)
+    proc = subprocess.run(
+        ["nix", "eval", "--json", "--no-write-lock-file", "--override-input", "nixpkgs", f"path:{nixpkgs_lib.parent if nixpkgs_lib.name == 'lib' else nixpkgs_lib}",
+         f"{tmp_path}#nixosConfigurations", "--apply", "builtins.attrNames"],
+        capture_output=True, text=True, env=dict(os.environ, NIX_CONFIG=NIX_CONFIG), timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == sorted(ADDRESS)

@@ -51,6 +51,9 @@ in
     networking.firewall.enable = opt types.bool true;
     networking.firewall.extraInputRules = opt types.lines "";
     networking.nftables.enable = bool;
+    # hosts/<host>/hardware.nix sets it (nixos/modules/misc/version.nix: types.str, default
+    # the release; a fixed string here)
+    system.stateVersion = opt types.str "26.11";
     networking.hostName = opt (types.strMatching "^$|^[[:alnum:]]([[:alnum:]_-]{0,61}[[:alnum:]])?$") "nixos";
 
     systemd.services = opt (types.attrsOf (types.submodule {
