@@ -204,3 +204,16 @@ def test_flake_has_a_configuration_and_a_check_per_host(tmp_path, nix):
     nix("--parse", str(tmp_path / "flake.nix"))
     for host in ("gpu-1", "db-1", "app-1"):
         nix("--parse", str(tmp_path / f"hosts/{host}/hardware.nix"))
+
+
+def test_only_fleet_renders_the_fleet_and_the_flake(tmp_path):
+    from stackgen.cli import TARGET_NAMES
+    from stackgen.spec.model import ALL_TARGETS
+
+    assert TARGET_NAMES == ALL_TARGETS  # the CLI's --only choices are the spec's targets
+    (tmp_path / "stack.yaml").write_text(SPEC_3)
+    result = render_cli(tmp_path, "--only", "fleet")
+    assert result.exit_code == 0, result.output
+    written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file() and ".stackgen" not in p.parts)
+    assert "nix/nixos.nix" not in written and "nix/devshell.nix" not in written
+    assert {"flake.nix", "hosts/deploy.sh", "hosts/db-1/hardware.nix", "nix/fleet/db-1/default.nix"} <= set(written)
