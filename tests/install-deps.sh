@@ -16,6 +16,8 @@ apt_packages=(
   redis-server # stackgen status probes a real Redis (tests/unit/test_status.py)
   postgresql # stackgen status probes a real PostgreSQL: initdb + postgres, run by the test
   curl # env/mirrors.sh test/auto probe mirrors with curl (tests/unit/test_mirrors_sh_probe.py)
+  nftables # nft -c checks the fleet's firewall rules (tests/nix/test_fleet.py)
+  shellcheck # lints the fleet's hosts/deploy.sh (tests/unit/test_fleet_deploy.py)
 )
 
 missing=()

@@ -15,7 +15,7 @@ import click
 from . import __version__
 from .errors import StackError, printable
 
-TARGET_NAMES = ("devshell", "nixos", "home-manager", "compose", "quadlet", "mirrors", "kubernetes")
+TARGET_NAMES = ("devshell", "nixos", "home-manager", "compose", "quadlet", "mirrors", "fleet", "kubernetes")  # spec.model.ALL_TARGETS
 SPEC_ARG = click.argument("spec", default="stack.yaml", type=click.Path(dir_okay=False, path_type=Path))
 
 
@@ -206,7 +206,9 @@ def _recordable(spec: Path, out_dir: Path) -> str | None:
 
 def _out_of_date(plan, out_dir: Path) -> str:
     """What --check says, naming what resolves it."""
-    changed = [c for c in plan.changes if c.action != "unchanged"]
+    from . import write
+
+    changed = [c for c in plan.changes if c.action not in write.QUIET]
     edited = [c.path for c in changed if c.action == "conflict"]
     text = f"{_count(len(changed), 'file')} out of date in {out_dir}"
     if not edited:
@@ -252,9 +254,11 @@ def _render_key(raw: bytes) -> str | None:
 
 
 def _report(plan, *, dry: bool) -> None:
+    from . import write
+
     labels = {"create": "create", "update": "update", "conflict": "CONFLICT", "remove": "remove", "orphan": "left"}
     for c in plan.changes:
-        if c.action == "unchanged":
+        if c.action in write.QUIET:
             continue
         note = f"  ({c.reason})" if c.reason else ""
         click.echo(f"  {labels[c.action]:<8} {printable(c.path)}{note}")

@@ -24,3 +24,13 @@ OUTPUT_ROOTS = (
 
 def is_output(rel: str) -> bool:
     return any(rel == root or (root.endswith("/") and rel.startswith(root)) for root in OUTPUT_ROOTS)
+
+
+# Files stackgen writes once, as a starting point, and then leaves to the user: a render
+# creates one that is missing, and neither overwrites nor reports (not even --check) one
+# that the user has changed; from then on it is the user's, and the state forgets it.
+# (hosts/<host>/hardware.nix: the machine's file systems and boot loader, which only the
+# machine knows.)
+def user_owned(rel: str) -> bool:
+    parts = rel.split("/")
+    return len(parts) == 3 and parts[0] == "hosts" and parts[2] == "hardware.nix"

@@ -173,7 +173,9 @@ class Templates:
         self.spec = spec
 
     def __call__(self, name: str, **context: Any) -> str:
-        return environment().get_template(name).render(spec=self.spec, **context)
+        """`spec=` in the context renders for another view of the spec (one host of a fleet)."""
+        context.setdefault("spec", self.spec)
+        return environment().get_template(name).render(**context)
 
 
 @dataclass(frozen=True)

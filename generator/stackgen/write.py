@@ -7,6 +7,8 @@ Each output is one of
   conflict   - on disk, but edited by hand since stackgen wrote it, or never written by stackgen
   remove     - written by an earlier render, no longer rendered, and not edited since
   orphan     - like remove, but edited by hand: left in place and forgotten
+  kept       - a file the user owns once it exists (outputs.user_owned) and has changed:
+               never written, never a conflict, and forgotten by the state
 
 The state file (`.stackgen/state.json`) records, for every file stackgen wrote, its hash, its
 target, and the spec hash and stackgen version that produced it.
@@ -54,7 +56,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from . import __version__, safeio
 from .errors import Problem, StackError, printable
-from .outputs import is_output
+from .outputs import is_output, user_owned
 
 if TYPE_CHECKING:  # the plan needs only .path/.text/.target; reading state needs no Jinja2
     from .render import Rendered
@@ -65,6 +67,7 @@ STATE_PATH = f"{STATE_DIR}/{STATE_NAME}"
 STAGING = "staging"  # .stackgen/staging/: temp files, and nothing else, live there
 STATE_FORMAT = 1
 WRITES = ("create", "update")
+QUIET = ("unchanged", "kept")  # nothing to do, nothing to report
 MAX_STATE_BYTES = 8 << 20  # about 25,000 files' entries; a bigger state file is damaged
 MAX_FILE_BYTES = 64 << 20  # no rendered file comes near; a bigger file in the way is not ours
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -107,7 +110,7 @@ class Plan:
 
     @property
     def dirty(self) -> bool:
-        return any(c.action != "unchanged" for c in self.changes)
+        return any(c.action not in QUIET for c in self.changes)
 
 
 def load_state(out_dir: Path) -> dict:
@@ -188,7 +191,7 @@ def diff(p: Plan) -> str:
 
     out = []
     for c in p.changes:
-        if c.action == "unchanged":
+        if c.action in QUIET:
             continue
         old = (c.old or b"").decode("utf-8", errors="replace").splitlines(keepends=True)
         new = (c.new or "").splitlines(keepends=True)
@@ -428,6 +431,8 @@ def _state_bytes(p: Plan, *, journal: bool) -> bytes:
             files[c.path] = entry
         elif c.action in ("remove", "orphan") and not journal:
             files.pop(c.path, None)
+        elif c.action == "kept":
+            files.pop(c.path, None)  # the user's file now: no later render removes it
     state = {"format": STATE_FORMAT, "stackgen": __version__, "files": dict(sorted(files.items()))}
     spec = p.spec_path or p.state.get("spec")
     if spec:
@@ -457,6 +462,8 @@ def _classify(tree: _Tree, files: list, spec_sha256: str, owners: set[str] | Non
             changes.append(Change(f.path, "create", f.target, f.text))
         elif old == new_bytes:
             changes.append(Change(f.path, "unchanged", f.target, f.text, old))
+        elif user_owned(f.path):
+            changes.append(Change(f.path, "kept", f.target, f.text, old, "yours: stackgen writes it only when it is missing"))
         elif _owned(recorded.get(f.path), old):
             changes.append(Change(f.path, "update", f.target, f.text, old))
         else:

@@ -538,9 +538,9 @@ def test_llama_model_wait_init_container_says_how_to_copy(tmp_path, kustomize, e
 
 
 def test_rendered_only_when_listed(tmp_path):
-    from stackgen.spec.model import ALL_TARGETS
+    from stackgen.spec.model import DEFAULT_TARGETS
 
-    assert "kubernetes" not in ALL_TARGETS  # a spec without targets: gets no k8s/
+    assert "kubernetes" not in DEFAULT_TARGETS  # a spec without targets: gets no k8s/
     files = render_text("version: 1\nname: plain\nservices:\n  redis: {}\n", tmp_path)
     assert not any(p.startswith("k8s/") for p in files)
 

@@ -82,7 +82,7 @@ class Needs:
         containers = list(spec.services) if targets & {"compose", "quadlet"} else hm_containers
         gpu_containers = [k for k in containers if spec.services[k].gpu]
         return cls(
-            nix=bool(targets & {"devshell", "nixos", "home-manager"}),
+            nix=bool(targets & {"devshell", "nixos", "home-manager", "fleet"}),
             flakes="devshell" in targets,
             podman=bool(containers),
             compose="compose" in targets and bool(spec.services),

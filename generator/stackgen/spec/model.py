@@ -10,9 +10,11 @@ from typing import Any
 
 from ..branches import BRANCH_TABLE, BRANCHES, DEFAULT_BRANCH, Branch  # noqa: F401 (re-exported)
 
-ALL_TARGETS = ("devshell", "nixos", "home-manager", "compose", "quadlet", "mirrors")
-NIX_TARGETS = ("devshell", "nixos", "home-manager")
-OPT_IN_TARGETS = ("kubernetes",)  # rendered only when `targets:` lists them
+ALL_TARGETS = ("devshell", "nixos", "home-manager", "compose", "quadlet", "mirrors", "fleet", "kubernetes")
+# The targets a spec renders when it lists none: `fleet` joins them when `hosts:` is present,
+# `kubernetes` is rendered only when `targets:` lists it.
+DEFAULT_TARGETS = ("devshell", "nixos", "home-manager", "compose", "quadlet", "mirrors")
+NIX_TARGETS = ("devshell", "nixos", "home-manager", "fleet")
 ALL_SYSTEMS = ("x86_64-linux", "aarch64-linux", "x86_64-darwin", "aarch64-darwin")
 
 
@@ -118,6 +120,17 @@ class Service:
 
 
 @dataclass(frozen=True)
+class Host:
+    """One machine of `hosts:` (the fleet target): the instances it runs, at its address."""
+
+    name: str
+    address: str  # an IP literal (v4 or v6): every service on the host binds it
+    services: tuple[str, ...]
+    system: str  # its nixpkgs.hostPlatform
+    gpu: bool  # an NVIDIA GPU: driver and CUDA builds for its services
+
+
+@dataclass(frozen=True)
 class Spec:
     version: int
     name: str
@@ -136,6 +149,7 @@ class Spec:
     warnings: tuple[Any, ...] = ()
     # kubernetes.expose: service name -> ("ingress", host) | ("load_balancer", True)
     kubernetes_expose: dict[str, tuple[str, Any]] = field(default_factory=dict)
+    hosts: dict[str, Host] = field(default_factory=dict)  # `hosts:` (empty: one machine)
 
     @property
     def branch(self) -> Branch:

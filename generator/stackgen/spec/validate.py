@@ -8,6 +8,7 @@ from typing import Any
 
 from ..errors import StackError
 from . import checks as ck
+from . import hosts as fleet_hosts
 from . import instances
 from . import kubernetes as k8s
 from .checks import INVALID, Collector, dotted
@@ -15,11 +16,11 @@ from .loader import Document
 from .model import (
     ALL_SYSTEMS,
     ALL_TARGETS,
-    OPT_IN_TARGETS,
     BRANCH_TABLE,
     BRANCHES,
     DEFAULT_BRANCH,
     CUDA_MAJORS,
+    DEFAULT_TARGETS,
     PYTHON_VERSIONS,
     Gpu,
     Mirrors,
@@ -30,7 +31,7 @@ from .model import (
 
 TOP_KEYS = (
     "version", "name", "description", "systems", "nixpkgs", "mirrors", "gpu",
-    "python", "packages", "env", "services", "targets",
+    "python", "packages", "env", "services", "targets", "hosts",
     "kubernetes",
 )  # fmt: skip
 
@@ -76,8 +77,13 @@ def validate(doc: Document) -> Spec:
     python = _python(c, data.get("python"))
     packages = _field(c, data, "packages", ck.listof(_package, max_len=5000), ())
     env = _env(c, data.get("env"))
-    targets = _field(c, data, "targets", ck.listof(ck.enum(ALL_TARGETS + OPT_IN_TARGETS), min_len=1), ALL_TARGETS)
+    default_targets = DEFAULT_TARGETS + (("fleet",) if data.get("hosts") is not None else ())
+    targets = _field(c, data, "targets", ck.listof(ck.enum(ALL_TARGETS), min_len=1), default_targets)
     services = instances.services(c, data.get("services"), gpu, () if targets is INVALID else tuple(targets))
+    declared = [n for n in data["services"] if isinstance(n, str)] if isinstance(data.get("services"), dict) else []
+    hosts = fleet_hosts.hosts(c, data.get("hosts"), services, declared, systems, gpu)
+    if targets is not INVALID and "fleet" in targets and data.get("hosts") is None:
+        c.error(("targets", list(targets).index("fleet")), "the fleet target needs hosts:", "add hosts: (which machine runs which service), or drop fleet from targets")
 
     _semantics(c, systems, gpu)
     _branch_semantics(c, nixpkgs, systems)
@@ -88,7 +94,7 @@ def validate(doc: Document) -> Spec:
         k8s.checks(c, services, expose, images_checked=bool(instances.CONTAINER_TARGETS & set(targets)))
     if c.problems:
         raise StackError(sorted(c.problems, key=lambda p: (p.line or 0, p.col or 0)))
-    targets = tuple(t for t in ALL_TARGETS + OPT_IN_TARGETS if t in targets)  # canonical order
+    targets = tuple(t for t in ALL_TARGETS if t in targets)  # canonical order
     return Spec(
         version=version,
         name=name,
@@ -105,6 +111,7 @@ def validate(doc: Document) -> Spec:
         source_sha256=hashlib.sha256(doc.text.encode()).hexdigest(),
         warnings=tuple(c.warnings),
         kubernetes_expose=expose,
+        hosts=hosts,
     )
 
 

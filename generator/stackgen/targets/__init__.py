@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable
 
 from ..spec.model import Spec
-from . import compose, devshell, flake, home, kubernetes, mirrors, nixos, quadlet
+from . import compose, devshell, flake, fleet, home, kubernetes, mirrors, nixos, quadlet
 
 if TYPE_CHECKING:
     from ..render import Templates
@@ -26,4 +26,5 @@ TARGETS: dict[str, Target] = {
     "quadlet": quadlet.render,
     "mirrors": mirrors.render,
     "kubernetes": kubernetes.render,
+    "fleet": fleet.render,
 }

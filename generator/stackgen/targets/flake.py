@@ -21,6 +21,7 @@ def render(spec: Spec, tpl: "Templates") -> dict[str, str]:
             inputs=mirrordata.flake_inputs(spec),
             # system.stateVersion / home.stateVersion of the evaluation checks
             state_version=spec.branch.state_version,
+            fleet=list(spec.hosts.values()) if "fleet" in spec.targets else [],
         )
     }
     if spec.gpu.nvidia:

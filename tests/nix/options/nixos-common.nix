@@ -42,6 +42,19 @@ in
     hardware.nvidia-container-toolkit.enable = bool;
     services.xserver.videoDrivers = opt (types.listOf types.str) [ "modesetting" "fbdev" ];
     networking.firewall.allowedTCPPorts = opt (types.listOf types.port) [ ];
+    # The fleet target (nix/fleet/<host>/default.nix), read in NixOS/nixpkgs at commit
+    # 040b4eb6c33439c14b2ed3ff0660131bee4ef852: extraInputRules from
+    # nixos/modules/services/networking/firewall-nftables.nix (types.lines, ""), enable from
+    # firewall.nix (true), nftables.enable from nftables.nix (false); hostName from
+    # nixos/modules/tasks/network-interfaces.nix at commit 003a3fd2f05c2fe13e1bb6db3158d33004723870
+    # (its strMatching pattern; default distroId, "nixos").
+    networking.firewall.enable = opt types.bool true;
+    networking.firewall.extraInputRules = opt types.lines "";
+    networking.nftables.enable = bool;
+    # hosts/<host>/hardware.nix sets it (nixos/modules/misc/version.nix: types.str, default
+    # the release; a fixed string here)
+    system.stateVersion = opt types.str "26.11";
+    networking.hostName = opt (types.strMatching "^$|^[[:alnum:]]([[:alnum:]_-]{0,61}[[:alnum:]])?$") "nixos";
 
     systemd.services = opt (types.attrsOf (types.submodule {
       options = {
