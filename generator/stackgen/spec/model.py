@@ -10,8 +10,8 @@ from typing import Any
 
 from ..branches import BRANCH_TABLE, BRANCHES, DEFAULT_BRANCH, Branch  # noqa: F401 (re-exported)
 
-ALL_TARGETS = ("devshell", "nixos", "home-manager", "compose", "quadlet", "mirrors")
-NIX_TARGETS = ("devshell", "nixos", "home-manager")
+ALL_TARGETS = ("devshell", "nixos", "home-manager", "compose", "quadlet", "mirrors", "processes")
+NIX_TARGETS = ("devshell", "nixos", "home-manager", "processes")  # processes: flake apps.<system>.services
 ALL_SYSTEMS = ("x86_64-linux", "aarch64-linux", "x86_64-darwin", "aarch64-darwin")
 
 
@@ -131,6 +131,8 @@ class Spec:
     services: dict[str, Service]  # name -> instance, in the order of services.KINDS, then the spec's
     targets: tuple[str, ...]
     source_sha256: str = ""
+    # processes: where the services keep their state (None: the default, see procplan.DATA_DIR)
+    data_dir: str | None = None
     # Problems worth telling that do not stop a render (an ending release): the CLI prints them.
     warnings: tuple[Any, ...] = ()
 

@@ -28,10 +28,12 @@ from .model import (
 
 TOP_KEYS = (
     "version", "name", "description", "systems", "nixpkgs", "mirrors", "gpu",
-    "python", "packages", "env", "services", "targets",
+    "python", "packages", "env", "services", "targets", "data_dir",
 )  # fmt: skip
 
 NAME = ck.NAME
+# processes: the services' state folder, an absolute path or one under the home folder (~/...)
+DATA_DIR = ck.string(pattern=r"(/|~/)[^\x00]*", describe="an absolute path or one starting with ~/", max_len=1024)
 NIX_KEY = ck.string(pattern=r"[A-Za-z0-9._-]+:[A-Za-z0-9+/]{43}=", describe="a Nix public key (name:base64)")
 ATTR_PART = r"[A-Za-z_][A-Za-z0-9_'-]*"
 ATTR_PATH = re.compile(rf"{ATTR_PART}(\.{ATTR_PART})*")
@@ -75,6 +77,7 @@ def validate(doc: Document) -> Spec:
     env = _env(c, data.get("env"))
     targets = _field(c, data, "targets", ck.listof(ck.enum(ALL_TARGETS), min_len=1), ALL_TARGETS)
     services = instances.services(c, data.get("services"), gpu, () if targets is INVALID else tuple(targets))
+    data_dir = _field(c, data, "data_dir", DATA_DIR, None)
 
     _semantics(c, systems, gpu)
     _branch_semantics(c, nixpkgs, systems)
@@ -96,6 +99,7 @@ def validate(doc: Document) -> Spec:
         env=env,
         services=services,
         targets=targets,
+        data_dir=data_dir,
         source_sha256=hashlib.sha256(doc.text.encode()).hexdigest(),
         warnings=tuple(c.warnings),
     )

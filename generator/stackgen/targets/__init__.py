@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable
 
 from ..spec.model import Spec
-from . import compose, devshell, flake, home, mirrors, nixos, quadlet
+from . import compose, devshell, flake, home, mirrors, nixos, processes, quadlet
 
 if TYPE_CHECKING:
     from ..render import Templates
@@ -25,4 +25,5 @@ TARGETS: dict[str, Target] = {
     "compose": compose.render,
     "quadlet": quadlet.render,
     "mirrors": mirrors.render,
+    "processes": processes.render,
 }

@@ -17,11 +17,7 @@ from ..spec.model import POSTGRES_EXTENSION_SQL, POSTGRES_PRELOAD, Service, Spec
 # Targets whose containers this host runs through podman, so the module wires CDI for them.
 # (Not spec.validate.CONTAINER_TARGETS, which also counts home-manager for its checks.)
 HOST_CONTAINER_TARGETS = ("compose", "quadlet")
-# postgresqlPackages attribute of each extension where it is not the extension's own name.
-# nixpkgs' `timescaledb` is built with the Timescale License (unfree; `enableUnfree ? true`):
-# NixOS gets the Apache-2.0 build, `timescaledb-apache` (same library, without the TSL features
-# such as compression and continuous aggregates), which no unfree predicate has to admit.
-NIXOS_EXTENSION_PACKAGES = {"timescaledb": "timescaledb-apache"}
+
 
 
 def render(spec: Spec, tpl: Templates) -> dict[str, str]:
@@ -102,7 +98,7 @@ def postgres(svc: Service) -> dict:
     if "pg_cron" in extensions:
         create.append((cron_db, "pg_cron"))
     return {
-        "packages": [NIXOS_EXTENSION_PACKAGES.get(ext, ext) for ext in extensions],
+        "packages": [pg.NIXOS_EXTENSION_PACKAGES.get(ext, ext) for ext in extensions],
         "preload": ",".join(e for e in POSTGRES_PRELOAD if e in extensions),
         "cron_db": cron_db if "pg_cron" in extensions else None,
         "create": create,
