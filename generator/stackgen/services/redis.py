@@ -95,11 +95,11 @@ class Redis(Kind):
         from ..procplan import Process, state, words
 
         server = words("--bind", svc.host, "--port", svc.port, *server_args(svc))
-        command = f"mkdir -p {state(svc)} && cd {state(svc)} && "
+        command = f"umask 077 && mkdir -p {state(svc)} && cd {state(svc)} && "
         pw = svc.options["password_file"]
         if pw:
             command += (
-                f"umask 077 && printf 'requirepass \"%s\"\\n' \"$(sed 's/[\\\\\"]/\\\\&/g' {words(pw)})\" >secret.conf"
+                f"printf 'requirepass \"%s\"\\n' \"$(sed 's/[\\\\\"]/\\\\&/g' {words(pw)})\" >secret.conf"
                 f" && exec redis-server ./secret.conf --dir . {server}"
             )
         else:

@@ -1,4 +1,4 @@
-"""The `processes` target: process-compose.yaml (every service as a native process), the helper
+r"""The `processes` target: process-compose.yaml (every service as a native process), the helper
 scripts under nix/processes/, and nix/services.nix (the flake's `nix run .#services`).
 
 The processes come from procplan (each kind's `process`); this module only serializes them.
@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from ..render import Templates
 
 FILE = "process-compose.yaml"
+# What services.sh and the probes run besides the services: process-compose, bash, curl (http
+# probes), sed/grep (the Redis password file), coreutils.
+WRAPPER_PACKAGES = ("pkgs.process-compose", "pkgs.bash", "pkgs.coreutils", "pkgs.gnused", "pkgs.gnugrep", "pkgs.curl")
 # process-compose's file format version (its schema's `version`; 0.5 is the current one)
 FORMAT = "0.5"
 
@@ -40,7 +43,8 @@ def render(spec: Spec, tpl: "Templates") -> dict[str, str]:
         sql = postgres.process_init_sql(svc)
         if sql:
             files[postgres.process_init_path(svc)] = sql
-    packages = list(dict.fromkeys(p for proc in plan for p in proc.packages))  # first use, once
+    # The wrapper's PATH: its own tools, the services' packages, then the spec's (each once).
+    packages = list(dict.fromkeys([*WRAPPER_PACKAGES, *(p for proc in plan for p in proc.packages), *(f"pkgs.{p}" for p in spec.packages)]))
     files["nix/services.nix"] = tpl(
         "processes/services.nix.j2",
         packages=packages,
