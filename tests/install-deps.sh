@@ -16,6 +16,9 @@ apt_packages=(
   redis-server # stackgen status probes a real Redis (tests/unit/test_status.py)
   postgresql # stackgen status probes a real PostgreSQL: initdb + postgres, run by the test
   curl # env/mirrors.sh test/auto probe mirrors with curl (tests/unit/test_mirrors_sh_probe.py)
+  # The processes end-to-end test (tests/e2e/test_processes_e2e.py): pg_cron is the stack's
+  # preloaded extension (Debian 12 packages no pgvector); shellcheck checks the rendered scripts
+  postgresql-15-cron shellcheck
 )
 
 missing=()
@@ -73,4 +76,23 @@ if ! validators_ok; then
   install -m 0755 "$work/x/usr/libexec/podman/quadlet" .venv/bin/quadlet
   install -m 0755 "$work/x/usr/libexec/docker/cli-plugins/docker-compose" .venv/bin/docker-compose
   validators_ok || { echo "install-deps: the Debian 13 quadlet/docker-compose binaries do not run here" >&2; exit 1; }
+fi
+
+# process-compose for the processes target's tests (tests/unit/test_processes.py, tests/e2e/
+# test_processes_e2e.py), built from the Go module proxy. The pin is v1.87.0: the proxy answers
+# 403 "not available" for the v1.122.0 zip (and for v1.100-v1.121 and glippy v1.2.0, which
+# v1.120 needs); v1.87.0 and all its dependencies are served. `go install pkg@version` also
+# asks for the module's version list, which the proxy refuses too, so the module is downloaded
+# (checksums verified against go.sum / the checksum database) and built in its own folder.
+PROCESS_COMPOSE_VERSION=v1.87.0
+if ! .venv/bin/process-compose version 2>/dev/null | grep -q "Version: *${PROCESS_COMPOSE_VERSION}\$"; then
+  go=$(command -v go || echo /usr/local/go/bin/go)
+  out="$PWD/.venv/bin/process-compose"
+  dir=$("$go" mod download -json "github.com/f1bonacc1/process-compose@${PROCESS_COMPOSE_VERSION}" |
+        .venv/bin/python -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')
+  (cd "$dir" && GOFLAGS=-mod=readonly "$go" build -buildvcs=false -trimpath \
+    -ldflags "-s -w -X github.com/f1bonacc1/process-compose/src/config.Version=${PROCESS_COMPOSE_VERSION}" \
+    -o "$out" .)
+  .venv/bin/process-compose version 2>/dev/null | grep -q "Version: *${PROCESS_COMPOSE_VERSION}\$" ||
+    { echo "install-deps: process-compose ${PROCESS_COMPOSE_VERSION} did not build" >&2; exit 1; }
 fi
