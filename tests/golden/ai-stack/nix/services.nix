@@ -34,11 +34,13 @@ pkgs.writeShellApplication {
   ];
   text = ''
     # The dev shell's environment (nix/devshell.nix): its python, uv, mirrors and variables.
-    export UV_PYTHON_DOWNLOADS=${lib.escapeShellArg "never"}
-    export UV_DEFAULT_INDEX=${lib.escapeShellArg "https://pypi.tuna.tsinghua.edu.cn/simple"}
-    export PIP_INDEX_URL=${lib.escapeShellArg "https://pypi.tuna.tsinghua.edu.cn/simple"}
-    export HF_ENDPOINT=${lib.escapeShellArg "https://hf-mirror.com"}
-    export PROJECT_MODE=${lib.escapeShellArg "dev"}
+    # shellcheck disable=SC2016 # literal values: nothing in them is to expand
+    export \
+      UV_PYTHON_DOWNLOADS=${lib.escapeShellArg "never"} \
+      UV_DEFAULT_INDEX=${lib.escapeShellArg "https://pypi.tuna.tsinghua.edu.cn/simple"} \
+      PIP_INDEX_URL=${lib.escapeShellArg "https://pypi.tuna.tsinghua.edu.cn/simple"} \
+      HF_ENDPOINT=${lib.escapeShellArg "https://hf-mirror.com"} \
+      PROJECT_MODE=${lib.escapeShellArg "dev"}
     export UV_PYTHON=${python.interpreter}
     unset PYTHONPATH
     ${lib.optionalString pkgs.stdenv.hostPlatform.isLinux ''

@@ -21,7 +21,9 @@ pkgs.writeShellApplication {
   ];
   text = ''
     # The dev shell's environment (nix/devshell.nix): its python, uv, mirrors and variables.
-    export UV_PYTHON_DOWNLOADS=${lib.escapeShellArg "never"}
+    # shellcheck disable=SC2016 # literal values: nothing in them is to expand
+    export \
+      UV_PYTHON_DOWNLOADS=${lib.escapeShellArg "never"}
     export UV_PYTHON=${python.interpreter}
     unset PYTHONPATH
     ${lib.optionalString pkgs.stdenv.hostPlatform.isLinux ''
