@@ -19,7 +19,6 @@ from ..spec.model import POSTGRES_EXTENSION_SQL, POSTGRES_PRELOAD, Service, Spec
 HOST_CONTAINER_TARGETS = ("compose", "quadlet")
 
 
-
 def render(spec: Spec, tpl: Templates) -> dict[str, str]:
     imports = []
     if spec.gpu.nvidia:
