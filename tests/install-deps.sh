@@ -18,6 +18,9 @@ apt_packages=(
   curl # env/mirrors.sh test/auto probe mirrors with curl (tests/unit/test_mirrors_sh_probe.py)
   nftables # nft -c checks the fleet's firewall rules (tests/nix/test_fleet.py)
   shellcheck # lints the fleet's hosts/deploy.sh (tests/unit/test_fleet_deploy.py)
+  # The processes end-to-end test (tests/e2e/test_processes_e2e.py): pg_cron is the stack's
+  # preloaded extension (Debian 12 packages no pgvector); checks the rendered scripts
+  postgresql-15-cron
 )
 
 missing=()
@@ -100,4 +103,23 @@ if [ ! -s ".venv/k8s-schemas/$KUBERNETES_VERSION/statefulset-apps-v1.json" ]; th
   k8s_dir=$("$go_bin" mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | .venv/bin/python -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')
   rm -rf ".venv/k8s-schemas/$KUBERNETES_VERSION"
   .venv/bin/python tests/kubeschemas.py "$k8s_dir/api/openapi-spec/swagger.json" ".venv/k8s-schemas/$KUBERNETES_VERSION"
+fi
+
+# process-compose for the processes target's tests (tests/unit/test_processes.py, tests/e2e/
+# test_processes_e2e.py), built from the Go module proxy. The pin is v1.87.0: the proxy answers
+# 403 "not available" for the v1.122.0 zip (and for v1.100-v1.121 and glippy v1.2.0, which
+# v1.120 needs); v1.87.0 and all its dependencies are served. `go install pkg@version` also
+# asks for the module's version list, which the proxy refuses too, so the module is downloaded
+# (checksums verified against go.sum / the checksum database) and built in its own folder.
+PROCESS_COMPOSE_VERSION=v1.87.0
+if ! .venv/bin/process-compose version 2>/dev/null | grep -q "Version: *${PROCESS_COMPOSE_VERSION}\$"; then
+  go=$(command -v go || echo /usr/local/go/bin/go)
+  out="$PWD/.venv/bin/process-compose"
+  dir=$("$go" mod download -json "github.com/f1bonacc1/process-compose@${PROCESS_COMPOSE_VERSION}" |
+        .venv/bin/python -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')
+  (cd "$dir" && GOFLAGS=-mod=readonly "$go" build -buildvcs=false -trimpath \
+    -ldflags "-s -w -X github.com/f1bonacc1/process-compose/src/config.Version=${PROCESS_COMPOSE_VERSION}" \
+    -o "$out" .)
+  .venv/bin/process-compose version 2>/dev/null | grep -q "Version: *${PROCESS_COMPOSE_VERSION}\$" ||
+    { echo "install-deps: process-compose ${PROCESS_COMPOSE_VERSION} did not build" >&2; exit 1; }
 fi

@@ -15,7 +15,7 @@ import click
 from . import __version__
 from .errors import StackError, printable
 
-TARGET_NAMES = ("devshell", "nixos", "home-manager", "compose", "quadlet", "mirrors", "fleet", "kubernetes")  # spec.model.ALL_TARGETS
+TARGET_NAMES = ("devshell", "nixos", "home-manager", "compose", "quadlet", "mirrors", "processes", "fleet", "kubernetes")  # spec.model.ALL_TARGETS
 SPEC_ARG = click.argument("spec", default="stack.yaml", type=click.Path(dir_okay=False, path_type=Path))
 
 

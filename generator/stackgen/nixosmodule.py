@@ -25,11 +25,6 @@ if TYPE_CHECKING:
 # Targets whose containers this host runs through podman, so the module wires CDI for them.
 # (Not spec.validate.CONTAINER_TARGETS, which also counts home-manager for its checks.)
 HOST_CONTAINER_TARGETS = ("compose", "quadlet")
-# postgresqlPackages attribute of each extension where it is not the extension's own name.
-# nixpkgs' `timescaledb` is built with the Timescale License (unfree; `enableUnfree ? true`):
-# NixOS gets the Apache-2.0 build, `timescaledb-apache` (same library, without the TSL features
-# such as compression and continuous aggregates), which no unfree predicate has to admit.
-NIXOS_EXTENSION_PACKAGES = {"timescaledb": "timescaledb-apache"}
 # Who may log in to an exposed PostgreSQL over TCP (with a password) on a single machine.
 ANYWHERE = ("0.0.0.0/0", "::/0")
 
@@ -144,7 +139,7 @@ def postgres(svc: Service) -> dict:
     if "pg_cron" in extensions:
         create.append((cron_db, "pg_cron"))
     return {
-        "packages": [NIXOS_EXTENSION_PACKAGES.get(ext, ext) for ext in extensions],
+        "packages": [pg.NIXOS_EXTENSION_PACKAGES.get(ext, ext) for ext in extensions],
         "preload": ",".join(e for e in POSTGRES_PRELOAD if e in extensions),
         "cron_db": cron_db if "pg_cron" in extensions else None,
         "create": create,

@@ -59,3 +59,9 @@ def test_quadlet_lists_the_stacks_units_when_podman_and_systemd_are_there(tmp_pa
         " && systemctl --user start demo-ollama demo-redis"
     ]
     assert banner(hook, tmp_path, ("systemctl",)) == ["  quadlet/: the units need podman (>= 4.4) and systemd"]
+
+
+def test_processes_tells_how_to_start_them(tmp_path, nix):
+    hook = hook_for(tmp_path, nix, "devshell, processes")
+    assert banner(hook, tmp_path, ("nix",)) == ["  start: nix run .#services    (native processes under process-compose; -- down stops them)"]
+    assert banner(hook, tmp_path, ()) == []

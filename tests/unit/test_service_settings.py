@@ -21,6 +21,7 @@ import pwd
 import signal
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -170,6 +171,12 @@ def postgres_show(args: list[str], conf_lines: list[str], keys) -> dict[str, str
     cmd = [server, "-D", data, "-p", str(port), "-h", "127.0.0.1", "-k", data, "-c", "fsync=off", *args]
     got = {}
     with daemon(cmd, port, "postgres", data, signal.SIGINT, **as_user):
+        # The port opens before recovery ends ("the database system is starting up"): wait until
+        # the server accepts connections, or the first SHOW fails now and then.
+        deadline = time.monotonic() + 30
+        while subprocess.run([os.path.join(os.path.dirname(initdb), "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port)]).returncode != 0:
+            assert time.monotonic() < deadline, "postgres did not accept connections within 30 s"
+            time.sleep(0.05)
         for key in keys:
             proc = subprocess.run([psql, "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-XAtc", f'SHOW "{key}"'], capture_output=True, text=True, timeout=20, check=True)
             got[key] = proc.stdout.removesuffix("\n")

@@ -10,7 +10,7 @@ from ..spec.checks import INVALID, Collector, dotted
 from .container import container_health
 from .generic import Generic
 
-NATIVE_TARGETS = ("nixos",)  # run `command:`
+NATIVE_TARGETS = ("nixos", "processes")  # run `command:`
 # compose runs `image:`, or builds it from `build:` (tagged `image:` when both are given);
 # Quadlet units run `image:` (a Quadlet .build unit cannot name the project's folder: it lies
 # wherever the units are copied from), so build it first (podman build -t IMAGE .)
@@ -74,6 +74,30 @@ class App(Generic):
             build=svc.options["build"],
         )  # fmt: skip
         return ctr
+
+
+    def process_probe(self, spec, svc):
+        from ..procplan import Probe
+        from .generic import native_health_command
+        from .wiring import native_endpoint
+
+        probe = svc.options["health"]
+        return Probe(native_health_command(probe, native_endpoint(svc))) if probe else None
+
+    def process(self, spec, svc):
+        """`command:` as quoted words, in the folder process-compose was started from (the
+        project), with `env:` and the connection variables at the services' native addresses."""
+        from ..procplan import Process, depends, words
+        from .wiring import native
+
+        env = {**svc.options["env"], **native(spec, [spec.services[n] for n in svc.options["uses"]])}
+        return Process(
+            name=svc.name,
+            command=f"exec {words(*svc.options['command'])}",
+            env=env,
+            probe=self.process_probe(spec, svc),
+            depends_on=depends(spec, svc.options["uses"]),
+        )
 
 
 App.fields = {**Generic.common_fields, "build": build}

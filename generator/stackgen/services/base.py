@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
     from ..containers import Container
+    from ..procplan import Probe, Process
     from ..spec.checks import Checker, Collector
     from ..spec.model import Service, Spec
 
@@ -69,6 +70,8 @@ class Kind:
     gpu_default = True  # gpu defaults to true where the kind can use one and gpu.vendor is nvidia
     takes_uses = False  # `uses:` (only the user's own programs name what they use)
     host_network_capable = False
+    # Runs as a native program (the processes target); a `container` needs a container engine.
+    native = True
     container_auth: str | None = None  # the secret that makes publishing beyond loopback safe
 
     def check(self, c: "Collector", path: tuple, name: str, values: dict[str, Any], targets: tuple[str, ...]) -> None:
@@ -110,4 +113,17 @@ class Kind:
 
     def job_names(self, svc: "Service") -> list[str]:
         """The names `jobs` takes (they must not clash with a service's name)."""
+        return []
+
+    # --- processes (the `processes` target: native processes under process-compose) --------
+
+    def process(self, spec: "Spec", svc: "Service") -> "Process":
+        raise NotImplementedError(f"{self.name} has no native process")
+
+    def process_probe(self, spec: "Spec", svc: "Service") -> "Probe | None":
+        """The readiness probe of its process (None: process-compose only sees it start)."""
+        return None
+
+    def process_jobs(self, spec: "Spec", svc: "Service") -> list["Process"]:
+        """One-shot processes that run after the service is healthy (model pulls)."""
         return []

@@ -17,6 +17,14 @@ class Container(Generic):
     def default_image(self, svc) -> str:
         return svc.image
 
+    native = False
+
+    def check(self, c, path, name, values, targets) -> None:
+        super().check(c, path, name, values, targets)
+        if "processes" in targets:
+            # processes runs native programs only; a container engine would be a second supervisor
+            c.error(path, f"services.{name} cannot run on processes: a container service needs a container engine", "run it on compose or quadlet, or drop processes from targets", at_key=True)
+
     def container(self, spec, svc, peer):
         from ..containers import base, connection
 

@@ -101,3 +101,14 @@ def health_command(probe: tuple, port: int | None) -> str:
     if kind == "tcp":
         return f"nc -z 127.0.0.1 {port} || bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port}'"
     return shlex.join(arg)
+
+
+def native_health_command(probe: tuple, at: Endpoint) -> str:
+    """The probe as a shell command on the service's own machine (the processes target), at the
+    address a local client uses: curl for http, bash's /dev/tcp for tcp, the words for command."""
+    kind, arg = probe
+    if kind == "http":
+        return f"curl --globoff -fsS -o /dev/null --max-time 4 {shlex.quote(f'http://{at.authority}{arg}')}"
+    if kind == "tcp":
+        return f"exec 3<>/dev/tcp/{shlex.quote(at.host)}/{at.port}"
+    return shlex.join(arg)

@@ -71,6 +71,26 @@ class LlamaCpp(Kind):
             command=tuple(args),
         )  # fmt: skip
 
+    def process_probe(self, spec, svc):
+        from ..procplan import http_probe, native_url
+
+        return http_probe(native_url(svc, "/health"), failure_threshold=300)  # 503 while the model loads
+
+    def process(self, spec, svc):
+        from ..containers import mirror_env
+        from ..procplan import Process, words
+
+        args = ["--model", svc.options["model"], "--host", svc.host, "--port", svc.port]
+        args += [word for flag, value in self.flags(svc) for word in (f"--{flag}", value)]
+        return Process(
+            name=svc.name,
+            command=f"exec llama-server {words(*args)}",
+            env=mirror_env(spec, hf=True),
+            probe=self.process_probe(spec, svc),
+            # the NixOS target's package (nixos.nix.j2): llama-cpp, with CUDA on a GPU
+            packages=(f"(pkgs.llama-cpp.override {{ cudaSupport = {'true' if svc.gpu else 'false'}; }})",),
+        )
+
     def kubernetes(self, spec, ctr):
         """No host path in a cluster: the model's folder is a volume of its own (the pod is a
         StatefulSet, so the file survives restarts), filled before the server starts by an

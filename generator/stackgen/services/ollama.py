@@ -68,5 +68,43 @@ class Ollama(Kind):
         wait = 'until ollama list >/dev/null 2>&1; do echo "waiting for $OLLAMA_HOST"; sleep 5; done'
         return replace(ctr, init=(("wait-for-ollama", ("/bin/sh", "-c", wait)),))
 
+    def process_packages(self, spec, svc) -> tuple[str, ...]:
+        """The NixOS target's package choice (nixos.nix.j2): CUDA with a GPU."""
+        return ("pkgs.ollama-cuda",) if svc.gpu else ("pkgs.ollama-cpu",) if spec.gpu.nvidia else ("pkgs.ollama",)
+
+    def process_probe(self, spec, svc):
+        from ..procplan import http_probe, native_url
+
+        return http_probe(native_url(svc, "/api/version"))
+
+    def process(self, spec, svc):
+        from ..procplan import Process, state
+
+        return Process(
+            name=svc.name,
+            command=f"export OLLAMA_MODELS={state(svc)}/models && exec ollama serve",
+            env={"OLLAMA_HOST": f"{svc.host_before_port}:{svc.port}"},
+            probe=self.process_probe(spec, svc),
+            packages=self.process_packages(spec, svc),
+        )
+
+    def process_jobs(self, spec, svc):
+        """`models:` pulled by a one-shot process once Ollama is healthy (`ollama pull` asks the
+        server at OLLAMA_HOST), as the containers' pull job does."""
+        from ..procplan import Process, words
+        from .wiring import native_endpoint
+
+        if not svc.options["models"]:
+            return []
+        return [
+            Process(
+                name=f"{svc.name}-models",
+                command=f'for model in {words(*svc.options["models"])}; do ollama pull "$model" || exit 1; done',
+                env={"OLLAMA_HOST": native_endpoint(svc).authority},
+                depends_on={svc.name: "process_healthy"},
+                oneshot=True,
+            )
+        ]
+
 
 KIND = Ollama()

@@ -61,6 +61,34 @@ class OpenWebui(Kind):
             host_network=host_network,
         )  # fmt: skip
 
+    def process_probe(self, spec, svc):
+        from ..procplan import http_probe, native_url
+
+        return http_probe(native_url(svc, "/health"), failure_threshold=300)
+
+    def process(self, spec, svc):
+        """open-webui serve, its data (and generated secret key) in the state folder, pointed at
+        the stack's first Ollama and llama.cpp at their native addresses."""
+        from ..containers import mirror_env
+        from ..procplan import Process, depends, native_url, state, with_environment_file, words
+
+        env = dict(TELEMETRY_OFF)
+        used = [s for s in (spec.first("ollama"), spec.first("llama-cpp")) if s is not None]
+        if spec.first("ollama"):
+            env["OLLAMA_BASE_URL"] = native_url(spec.first("ollama"))
+        if spec.first("llama-cpp"):
+            env["OPENAI_API_BASE_URL"] = native_url(spec.first("llama-cpp"), "/v1")
+        env.update(mirror_env(spec, hf=True, pypi=True))
+        command = (
+            f"mkdir -p {state(svc)} && export DATA_DIR={state(svc)} WEBUI_SECRET_KEY_FILE={state(svc)}/.webui_secret_key && "
+            + with_environment_file(svc.options["secret_key_file"], f"open-webui serve {words('--host', svc.host, '--port', svc.port)}")
+        )
+        return Process(
+            name=svc.name, command=command, env=env, probe=self.process_probe(spec, svc),
+            depends_on={s.name: "process_started" for s in used},  # it works without them; they load models
+            packages=("pkgs.open-webui",),
+        )  # fmt: skip
+
 
 def _address(host: str) -> str:
     return "127.0.0.1" if host == "localhost" else host

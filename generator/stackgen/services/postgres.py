@@ -18,6 +18,11 @@ TIMESCALE_HA = "timescaledb-ha"  # Timescale's HA image (docker.io/timescale/tim
 PGVECTOR_RELEASE = "0.8.1"  # pgvector/pgvector publishes <release>-pg<major> for PostgreSQL 13..18
 # Extensions the default image (pgvector/pgvector) carries; others need `image:`.
 DEFAULT_EXTENSIONS = ("pgvector",)
+# nixpkgs' postgresqlPackages attribute of each extension where it is not the extension's own
+# name (the NixOS and processes targets): nixpkgs' `timescaledb` is built with the Timescale License (unfree; `enableUnfree ? true`):
+# NixOS gets the Apache-2.0 build, `timescaledb-apache` (same library, without the TSL features
+# such as compression and continuous aggregates), which no unfree predicate has to admit.
+NIXOS_EXTENSION_PACKAGES = {"timescaledb": "timescaledb-apache"}
 
 IDENT = ck.string(pattern=r"[a-z_][a-z0-9_]{0,62}", describe="a plain SQL identifier (lowercase letters, digits, '_')")
 # Names a database (and its owner role, named like it) cannot take: they exist in every cluster
@@ -157,6 +162,12 @@ class Postgres(Kind):
             return replace(ctr, env={**ctr.env, "PGDATA": f"{mount}/pgdata"})
         return ctr
 
+    def process(self, spec, svc):
+        return _process(spec, svc)
+
+    def process_probe(self, spec, svc):
+        return _process_probe(svc)
+
     def container(self, spec, svc, peer):
         from ..containers import Health, base, secret, secret_path
 
@@ -272,6 +283,57 @@ def nixos(svc) -> dict:
         "cron_db": cron_db if "pg_cron" in extensions else None,
         "create": create,
     }
+
+def process_init_sql(svc) -> str | None:
+    """The init SQL a native cluster runs once (nix/processes/postgres.sh, with psql as the
+    superuser): the first database (which the image's entrypoint creates itself from
+    POSTGRES_DB), then the containers' init SQL; psql reads the password from the file the
+    script passes as the variable password_file (never inline)."""
+    databases = list(svc.options["databases"])
+    sql = init_sql(databases, list(svc.options["extensions"]), ":'password_file'" if svc.options["password_file"] else None)
+    if sql is None:
+        return None
+    lines = sql.split("\n")
+    head = [lines[0], "-- nix/processes/postgres.sh runs this once, when it initializes an empty data folder."]
+    first = [f'CREATE DATABASE "{databases[0]}";'] if databases else []
+    return "\n".join(head + first + lines[2:])
+
+
+def process_init_path(svc) -> str:
+    return f"nix/processes/{svc.name}-init.sql"
+
+
+def process_package(svc) -> str:
+    """postgresql_<version> with the spec's extensions, as the NixOS target builds it."""
+    pkg = f"pkgs.postgresql_{svc.options['version']}"
+    exts = [NIXOS_EXTENSION_PACKAGES.get(e, e) for e in svc.options["extensions"]]
+    if not exts:
+        return pkg
+    return f"({pkg}.withPackages (ps: [ {' '.join('ps.' + e for e in exts)} ]))"
+
+
+def _process_probe(svc):
+    from ..procplan import Probe, words
+    from .wiring import native_endpoint
+
+    return Probe(f"pg_isready -q {words('-h', native_endpoint(svc).host, '-p', svc.port)}")
+
+
+def _process(spec, svc):
+    """The cluster under the instance's state folder, initialized once by postgres.sh; stopped
+    with SIGINT (PostgreSQL's fast shutdown: clients cut off, data flushed)."""
+    from ..procplan import Process, script, state, words
+
+    init = f'"$STACKGEN_TREE"/{process_init_path(svc)}' if process_init_sql(svc) else "''"
+    args = [w for key, value in server_settings(svc).items() for w in ("-c", f"{key}={setting_text(value)}")]
+    return Process(
+        name=svc.name,
+        command=f"exec bash {script('postgres.sh')} {state(svc)} {words(svc.host, svc.port)} {init} {words(svc.options['password_file'] or '')} {words(*args)}".rstrip(),
+        probe=_process_probe(svc),
+        shutdown_signal=2,
+        packages=(process_package(svc),),
+    )
+
 
 
 KIND = Postgres()

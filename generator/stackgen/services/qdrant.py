@@ -146,6 +146,24 @@ class Qdrant(Kind):
             command=with_environment_file(key, COMMAND),
         )  # fmt: skip
 
+    def process_probe(self, spec, svc):
+        from ..procplan import http_probe, native_url
+
+        return http_probe(native_url(svc, "/readyz"))
+
+    def process(self, spec, svc):
+        """qdrant configured by QDRANT__* variables (as the containers), storage and snapshots in
+        the state folder (also its working folder); the key file through the env-file loader."""
+        from ..procplan import Process, state, with_environment_file
+
+        env = {env_name(("service", "host")): svc.host, env_name(("service", "http_port")): str(svc.port), env_name(("service", "grpc_port")): str(svc.options["grpc_port"])}
+        env.update({env_name(path): env_value(value) for path, value in settings(svc).items()})
+        command = (
+            f"mkdir -p {state(svc)} && cd {state(svc)} && export QDRANT__STORAGE__STORAGE_PATH=\"$PWD/storage\""
+            f" QDRANT__STORAGE__SNAPSHOTS_PATH=\"$PWD/snapshots\" && {with_environment_file(svc.options['api_key_file'], 'qdrant')}"
+        )
+        return Process(name=svc.name, command=command, env=env, probe=self.process_probe(spec, svc), packages=("pkgs.qdrant",))
+
 
 def nixos_settings(svc) -> list[tuple[tuple, Any]]:
     """services.qdrant.settings leaves for the NixOS module: the address and ports, then

@@ -81,6 +81,32 @@ class Redis(Kind):
             command = tuple(server)
         return base(svc, self, Health(ping), secrets=(pw,) if pw else (), command=command)
 
+    def process_probe(self, spec, svc):
+        from ..procplan import Probe, words
+        from .wiring import native_endpoint
+
+        ping = f"redis-cli {words('-h', native_endpoint(svc).host, '-p', svc.port)} ping | grep -q PONG"
+        if svc.options["password_file"]:
+            ping = f'REDISCLI_AUTH="$(cat {words(svc.options["password_file"])})" {ping}'
+        return Probe(ping)
+
+    def process(self, spec, svc):
+        """redis-server with its data (RDB, AOF) in the state folder. A password goes into a
+        private config file (printf is a bash builtin: no process shows it), never argv."""
+        from ..procplan import Process, state, words
+
+        server = words("--bind", svc.host, "--port", svc.port, *server_args(svc))
+        command = f"umask 077 && mkdir -p {state(svc)} && cd {state(svc)} && "
+        pw = svc.options["password_file"]
+        if pw:
+            command += (
+                f"printf 'requirepass \"%s\"\\n' \"$(sed 's/[\\\\\"]/\\\\&/g' {words(pw)})\" >secret.conf"
+                f" && exec redis-server ./secret.conf --dir . {server}"
+            )
+        else:
+            command += f"exec redis-server --dir . {server}"
+        return Process(name=svc.name, command=command, probe=self.process_probe(spec, svc), packages=("pkgs.redis",))
+
 
 def server_args(svc) -> list[str]:
     """redis-server arguments for the spec's settings (the containers' command; NixOS sets the

@@ -10,11 +10,12 @@ from typing import Any
 
 from ..branches import BRANCH_TABLE, BRANCHES, DEFAULT_BRANCH, Branch  # noqa: F401 (re-exported)
 
-ALL_TARGETS = ("devshell", "nixos", "home-manager", "compose", "quadlet", "mirrors", "fleet", "kubernetes")
+ALL_TARGETS = ("devshell", "nixos", "home-manager", "compose", "quadlet", "mirrors", "processes", "fleet", "kubernetes")
 # The targets a spec renders when it lists none: `fleet` joins them when `hosts:` is present,
 # `kubernetes` is rendered only when `targets:` lists it.
-DEFAULT_TARGETS = ("devshell", "nixos", "home-manager", "compose", "quadlet", "mirrors")
-NIX_TARGETS = ("devshell", "nixos", "home-manager", "fleet")
+DEFAULT_TARGETS = ("devshell", "nixos", "home-manager", "compose", "quadlet", "mirrors", "processes")
+# processes: the flake's apps.<system>.services; fleet: its nixosConfigurations
+NIX_TARGETS = ("devshell", "nixos", "home-manager", "processes", "fleet")
 ALL_SYSTEMS = ("x86_64-linux", "aarch64-linux", "x86_64-darwin", "aarch64-darwin")
 
 
@@ -145,6 +146,8 @@ class Spec:
     services: dict[str, Service]  # name -> instance, in the order of services.KINDS, then the spec's
     targets: tuple[str, ...]
     source_sha256: str = ""
+    # processes: where the services keep their state (None: the default, see procplan.DATA_DIR)
+    data_dir: str | None = None
     # Problems worth telling that do not stop a render (an ending release): the CLI prints them.
     warnings: tuple[Any, ...] = ()
     # kubernetes.expose: service name -> ("ingress", host) | ("load_balancer", True)

@@ -32,10 +32,13 @@ from .model import (
 TOP_KEYS = (
     "version", "name", "description", "systems", "nixpkgs", "mirrors", "gpu",
     "python", "packages", "env", "services", "targets", "hosts",
+    "data_dir",
     "kubernetes",
 )  # fmt: skip
 
 NAME = ck.NAME
+# processes: the services' state folder, an absolute path or one under the home folder (~/...)
+DATA_DIR = ck.string(pattern=r"(/|~/)[^\x00]*", describe="an absolute path or one starting with ~/", max_len=1024)
 NIX_KEY = ck.string(pattern=r"[A-Za-z0-9._-]+:[A-Za-z0-9+/]{43}=", describe="a Nix public key (name:base64)")
 ATTR_PART = r"[A-Za-z_][A-Za-z0-9_'-]*"
 ATTR_PATH = re.compile(rf"{ATTR_PART}(\.{ATTR_PART})*")
@@ -77,11 +80,12 @@ def validate(doc: Document) -> Spec:
     python = _python(c, data.get("python"))
     packages = _field(c, data, "packages", ck.listof(_package, max_len=5000), ())
     env = _env(c, data.get("env"))
-    default_targets = DEFAULT_TARGETS + (("fleet",) if data.get("hosts") is not None else ())
+    default_targets = _default_targets(c, data)
     targets = _field(c, data, "targets", ck.listof(ck.enum(ALL_TARGETS), min_len=1), default_targets)
     services = instances.services(c, data.get("services"), gpu, () if targets is INVALID else tuple(targets))
     declared = [n for n in data["services"] if isinstance(n, str)] if isinstance(data.get("services"), dict) else []
     hosts = fleet_hosts.hosts(c, data.get("hosts"), services, declared, systems, gpu)
+    data_dir = _field(c, data, "data_dir", DATA_DIR, None)
     if targets is not INVALID and "fleet" in targets and data.get("hosts") is None:
         c.error(("targets", list(targets).index("fleet")), "the fleet target needs hosts:", "add hosts: (which machine runs which service), or drop fleet from targets")
 
@@ -108,6 +112,7 @@ def validate(doc: Document) -> Spec:
         env=env,
         services=services,
         targets=targets,
+        data_dir=data_dir,
         source_sha256=hashlib.sha256(doc.text.encode()).hexdigest(),
         warnings=tuple(c.warnings),
         kubernetes_expose=expose,
@@ -200,6 +205,28 @@ def _semantics(c: Collector, systems: Any, gpu: Gpu) -> None:
             c.error(("gpu", "vendor"), f"gpu.vendor nvidia cannot be used with {', '.join(darwin)}", "remove the darwin systems or set gpu.vendor: none")
     if not gpu.nvidia and gpu.capabilities:
         c.error(("gpu", "capabilities"), "gpu.capabilities is set but gpu.vendor is none", "set gpu.vendor: nvidia")
+
+
+def _default_targets(c: Collector, data: dict) -> tuple[str, ...]:
+    """The targets of a spec without `targets:`: `fleet` joins them with `hosts:`; `processes`
+    leaves them (with a warning) when a service needs a container engine, so a stack with a
+    `container` service renders without listing its targets."""
+    targets = DEFAULT_TARGETS + (("fleet",) if data.get("hosts") is not None else ())
+    services = data.get("services")
+    if "targets" in data or not isinstance(services, dict):
+        return targets
+    from ..services import KINDS
+
+    for name, values in services.items():
+        kind = values.get("kind", name) if isinstance(values, dict) else name
+        if isinstance(kind, str) and kind in KINDS and not KINDS[kind].native:
+            c.warning(
+                ("services", name),
+                f"the processes target is left out: services.{name} is a {kind} service, which needs a container engine",
+                "list targets: to choose them yourself",
+            )
+            return tuple(t for t in targets if t != "processes")
+    return targets
 
 
 def _branch_semantics(c: Collector, nixpkgs: Any, systems: Any) -> None:

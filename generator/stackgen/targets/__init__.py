@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable
 
 from ..spec.model import Spec
-from . import compose, devshell, flake, fleet, home, kubernetes, mirrors, nixos, quadlet
+from . import compose, devshell, flake, fleet, home, kubernetes, mirrors, nixos, processes, quadlet
 
 if TYPE_CHECKING:
     from ..render import Templates
@@ -25,6 +25,7 @@ TARGETS: dict[str, Target] = {
     "compose": compose.render,
     "quadlet": quadlet.render,
     "mirrors": mirrors.render,
+    "processes": processes.render,
     "kubernetes": kubernetes.render,
     "fleet": fleet.render,
 }

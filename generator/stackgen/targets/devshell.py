@@ -82,6 +82,10 @@ def start_hints(spec: Spec) -> list[Hint]:
               f" && systemctl --user start {units}"),),
             "quadlet/: the units need podman (>= 4.4) and systemd",
         ))
+    if "processes" in spec.targets:
+        hints.append(Hint(
+            (("command -v nix >/dev/null", "start: nix run .#services    (native processes under process-compose; -- down stops them)"),),
+        ))
     if "nixos" in spec.targets:
         hints.append(Hint(
             (("[ -e /etc/NIXOS ]", "NixOS: import nix/nixos.nix (nixosModules.default) in your configuration, then nixos-rebuild switch"),),

@@ -51,6 +51,21 @@
 
       nixosModules.default = ./nix/nixos.nix;
 
+      # `nix run .#services`: every service as a native process under process-compose.
+      packages = forAllSystems (
+        system: pkgs: {
+          services = import ./nix/services.nix { inherit pkgs; };
+        }
+      );
+      apps = forAllSystems (
+        system: pkgs: {
+          services = {
+            type = "app";
+            program = "${self.packages.${system}.services}/bin/services";
+          };
+        }
+      );
+
       homeModules.default = ./nix/home.nix;
       # The name home-manager's own flake used before `homeModules`: kept for older configurations.
       homeManagerModules.default = self.homeModules.default;

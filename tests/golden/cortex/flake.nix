@@ -26,6 +26,21 @@
         }
       );
 
+      # `nix run .#services`: every service as a native process under process-compose.
+      packages = forAllSystems (
+        system: pkgs: {
+          services = import ./nix/services.nix { inherit pkgs; };
+        }
+      );
+      apps = forAllSystems (
+        system: pkgs: {
+          services = {
+            type = "app";
+            program = "${self.packages.${system}.services}/bin/services";
+          };
+        }
+      );
+
       # `nix flake check` builds or evaluates each of these.
       checks = forAllSystems (
         system: pkgs:

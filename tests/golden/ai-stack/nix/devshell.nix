@@ -110,6 +110,8 @@ pkgs.mkShell {
       if command -v podman >/dev/null && command -v systemctl >/dev/null; then echo ${lib.escapeShellArg "  Quadlet: cp quadlet/* ~/.config/containers/systemd/ && systemctl --user daemon-reload && systemctl --user start ai-stack-ollama ai-stack-llama-cpp ai-stack-postgres ai-stack-redis ai-stack-qdrant ai-stack-open-webui"}
       else echo ${lib.escapeShellArg "  quadlet/: the units need podman (>= 4.4) and systemd"}
       fi
+      if command -v nix >/dev/null; then echo ${lib.escapeShellArg "  start: nix run .#services    (native processes under process-compose; -- down stops them)"}
+      fi
       if [ -e /etc/NIXOS ]; then echo ${lib.escapeShellArg "  NixOS: import nix/nixos.nix (nixosModules.default) in your configuration, then nixos-rebuild switch"}
       fi
     fi

@@ -45,6 +45,8 @@ pkgs.mkShell {
       echo "  GPU: none (gpu.vendor: none)"
       # Spec text (service hosts) reaches bash only as a quoted word.
       echo ${lib.escapeShellArg "  services: ollama 127.0.0.1:11434"}
+      if command -v nix >/dev/null; then echo ${lib.escapeShellArg "  start: nix run .#services    (native processes under process-compose; -- down stops them)"}
+      fi
     fi
   '';
 }

@@ -1,0 +1,53 @@
+# `nix run .#services`: the services of "ai-stack" as native processes under process-compose,
+# from the Nix packages the NixOS target uses, in the dev shell's environment.
+# Rendered by stackgen 0.1.0; change stack.yaml and re-render instead of editing.
+{ pkgs, lib ? pkgs.lib }:
+let
+  python = pkgs.python312;
+  # The host's NVIDIA driver libraries, found as the dev shell finds them.
+  driverHook = ''
+    # shellcheck disable=SC1091
+    source ${./driver-libs.sh}
+    stackgen_use_driver "''${XDG_CACHE_HOME:-$HOME/.cache}/stackgen/ai-stack/driver"
+  '';
+in
+pkgs.writeShellApplication {
+  name = "services";
+  runtimeInputs = [
+    python
+    pkgs.uv
+    pkgs.process-compose
+    pkgs.bash
+    pkgs.coreutils
+    pkgs.gnused
+    pkgs.gnugrep
+    pkgs.curl
+    pkgs.ollama-cuda
+    (pkgs.llama-cpp.override { cudaSupport = true; })
+    (pkgs.postgresql_17.withPackages (ps: [ ps.pgvector ]))
+    pkgs.redis
+    pkgs.qdrant
+    pkgs.open-webui
+    pkgs.git
+    pkgs.jq
+    pkgs.ripgrep
+  ];
+  text = ''
+    # The dev shell's environment (nix/devshell.nix): its python, uv, mirrors and variables.
+    # shellcheck disable=SC2016 # literal values: nothing in them is to expand
+    export \
+      UV_PYTHON_DOWNLOADS=${lib.escapeShellArg "never"} \
+      UV_DEFAULT_INDEX=${lib.escapeShellArg "https://pypi.tuna.tsinghua.edu.cn/simple"} \
+      PIP_INDEX_URL=${lib.escapeShellArg "https://pypi.tuna.tsinghua.edu.cn/simple"} \
+      HF_ENDPOINT=${lib.escapeShellArg "https://hf-mirror.com"} \
+      PROJECT_MODE=${lib.escapeShellArg "dev"}
+    export UV_PYTHON=${python.interpreter}
+    unset PYTHONPATH
+    ${lib.optionalString pkgs.stdenv.hostPlatform.isLinux ''
+      export LD_LIBRARY_PATH="${lib.makeLibraryPath [ pkgs.stdenv.cc.cc.lib pkgs.zlib pkgs.libGL pkgs.glib ]}''${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    ''}
+    ${driverHook}
+    export STACKGEN_TREE=${./..}
+    exec bash "$STACKGEN_TREE/nix/processes/services.sh" "$@"
+  '';
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The services of "cortex" as native processes under process-compose.
+# Rendered by stackgen 0.1.0; change stack.yaml and re-render instead of editing.
+#
+#   nix run .#services                 start them all (process-compose's TUI; -t=false: none)
+#   nix run .#services -- attach       the TUI of a running stack
+#   nix run .#services -- process list
+#   nix run .#services -- down         stop them all
+# (From `nix develop` with process-compose on PATH: bash nix/processes/services.sh ...)
+#
+# State (data, logs, the control socket) lives in STACKGEN_DATA_DIR, by default the spec's
+# data_dir: one folder per service. Processes start in the current folder (your project).
+set -euo pipefail
+STACKGEN_TREE=${STACKGEN_TREE:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+if [ -z "${STACKGEN_DATA_DIR:-}" ]; then
+  STACKGEN_DATA_DIR=${XDG_DATA_HOME:-$HOME/.local/share}/stackgen/cortex
+fi
+export STACKGEN_TREE STACKGEN_DATA_DIR
+mkdir -p "$STACKGEN_DATA_DIR/logs"
+chmod 0700 "$STACKGEN_DATA_DIR"
+# The control socket, not a TCP port: nothing else on the machine can steer the stack, and
+# process-compose's default port 8080 would clash with llama.cpp's.
+socket=$STACKGEN_DATA_DIR/process-compose.sock
+
+if [ "$#" -eq 0 ]; then
+  set -- up
+fi
+if [ "$1" = up ]; then
+  shift
+  # --disable-dotenv: a project's .env must not change what the rendered file means.
+  exec process-compose up -f "$STACKGEN_TREE/process-compose.yaml" --disable-dotenv --ordered-shutdown \
+    -L "$STACKGEN_DATA_DIR/logs/process-compose.log" -U -u "$socket" "$@"
+fi
+exec process-compose "$@" -L "$STACKGEN_DATA_DIR/logs/process-compose-client.log" -U -u "$socket"

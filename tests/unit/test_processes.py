@@ -1,0 +1,226 @@
+"""The `processes` target: process-compose.yaml against process-compose's own JSON schema
+(tests/processes/process-compose-schema.json, the copy of shared/schemas/ this project was
+given), its helper scripts through bash -n and shellcheck, and spec values through the real
+process-compose (its variable substitution and Go templates must not change them).
+
+The end-to-end run of a stack (PostgreSQL, Redis and an app) is tests/e2e/test_processes_e2e.py.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from conftest import golden_cases, render_spec, require_tool
+from stackgen.errors import StackError
+from stackgen.render import render_tree
+from stackgen.spec.loader import parse
+from stackgen.spec.validate import validate
+
+SCHEMA = json.loads((Path(__file__).parents[1] / "processes" / "process-compose-schema.json").read_text())
+
+
+def strict(schema: dict) -> dict:
+    """The schema with `additionalProperties: false` on every object that lists its properties:
+    the rendered file may use no key process-compose does not define (it runs with is_strict)."""
+    out = copy.deepcopy(schema)
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("type") == "object" and "properties" in node and "additionalProperties" not in node:
+                node["additionalProperties"] = False
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(out)
+    return out
+
+
+STRICT = strict(SCHEMA)
+
+
+def spec_text(path: Path) -> str:
+    return path.read_text()
+
+
+def with_processes(text: str) -> str:
+    """The spec with `processes` among its targets."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("targets:"):
+            targets = yaml.safe_load(line)["targets"]
+            lines[i] = "targets: " + json.dumps(sorted(set(targets) | {"processes"}))
+            return "\n".join(lines) + "\n"
+    return text  # the default targets include processes
+
+
+def rendered(text: str, name: str = "stack.yaml") -> dict[str, str]:
+    spec = validate(parse(text, name))
+    return {f.path: f.text for f in render_tree(spec)}
+
+
+def seed_files() -> dict[str, str]:
+    """process-compose.yaml of every seed spec that can run as processes ({case: text})."""
+    out = {}
+    for case, path in golden_cases().items():
+        try:
+            files = rendered(with_processes(spec_text(path)), path.name)
+        except StackError as err:
+            # only a `container` service (it needs a container engine) or an app given only as
+            # an image (k8s-ai-stack) keeps a seed off processes
+            reasons = ("cannot run on processes: a container service", "cannot run on processes: an app needs 'command'")
+            assert any(reason in str(err) for reason in reasons), err
+            continue
+        out[case] = files["process-compose.yaml"]
+    return out
+
+
+SEEDS = seed_files()
+
+
+def test_the_seeds_cover_every_kind():
+    kinds = set()
+    for case, path in golden_cases().items():
+        if case in SEEDS:
+            kinds |= {svc.kind for svc in validate(parse(with_processes(spec_text(path)), path.name)).services.values()}
+    assert kinds >= {"ollama", "llama-cpp", "postgres", "redis", "qdrant", "open-webui", "app"}
+
+
+@pytest.mark.parametrize("case", sorted(SEEDS))
+def test_every_rendered_file_validates_against_the_schema(case):
+    data = yaml.safe_load(SEEDS[case])
+    jsonschema.validate(data, SCHEMA)
+    jsonschema.validate(data, STRICT)
+
+
+def test_the_schema_check_can_fail():
+    data = yaml.safe_load(SEEDS["ai-stack"])
+    wrong_type = copy.deepcopy(data)
+    wrong_type["processes"]["postgres"]["availability"]["restart"] = "sometimes"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(wrong_type, SCHEMA)
+    unknown = copy.deepcopy(data)
+    unknown["processes"]["postgres"]["readiness_probe"]["exec"]["cmd"] = "true"
+    jsonschema.validate(unknown, SCHEMA)  # the published schema lets unknown keys through ...
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(unknown, STRICT)  # ... the strict one does not
+
+
+def test_the_golden_files_are_the_rendered_ones():
+    """The goldens hold the seeds that list processes; the schema test covers them too."""
+    for case in ("ai-stack", "minimal", "tutor", "cortex"):
+        golden = Path(__file__).parents[1] / "golden" / case / "process-compose.yaml"
+        assert golden.read_text() == SEEDS[case]
+
+
+@pytest.mark.parametrize("case", sorted(SEEDS))
+def test_scripts_parse_and_pass_shellcheck(case, tmp_path):
+    shellcheck = require_tool("shellcheck", "the rendered helper scripts are checked by shellcheck")
+    files = rendered(with_processes(spec_text(golden_cases()[case])))
+    scripts = sorted(p for p in files if p.startswith("nix/processes/") and p.endswith(".sh"))
+    assert "nix/processes/services.sh" in scripts
+    for rel in scripts:
+        path = tmp_path / rel.replace("/", "_")
+        path.write_text(files[rel])
+        subprocess.run(["bash", "-n", str(path)], check=True)
+        proc = subprocess.run([shellcheck, "-s", "bash", str(path)], capture_output=True, text=True)
+        assert proc.returncode == 0, f"{case}/{rel}:\n{proc.stdout}"
+
+
+def test_the_data_dir_default_and_spec_value(tmp_path):
+    """services.sh resolves the state folder: STACKGEN_DATA_DIR, else the spec's data_dir (a
+    hostile path stays one path), else $XDG_DATA_HOME/stackgen/<name>, else ~/.local/share."""
+    base = "version: 1\nname: dd\ntargets: [processes]\nservices: {redis: {}}\n"
+    hostile = "/tmp/it's $(touch x) `y` \"z\" {{.a}} $$"
+    cases = [
+        (base, {"XDG_DATA_HOME": str(tmp_path / "xdg")}, str(tmp_path / "xdg" / "stackgen" / "dd")),
+        (base, {}, str(tmp_path / "home" / ".local" / "share" / "stackgen" / "dd")),
+        (base + f"data_dir: {json.dumps(hostile)}\n", {}, hostile),
+        (base + "data_dir: ~/my state\n", {}, str(tmp_path / "home" / "my state")),
+        (base + "data_dir: /srv/x\n", {"STACKGEN_DATA_DIR": str(tmp_path / "env")}, str(tmp_path / "env")),
+    ]
+    for text, env, want in cases:
+        script = rendered(text)["nix/processes/services.sh"]
+        # Stop before it creates anything: print the resolved folder instead of `mkdir`.
+        probe = script.replace('mkdir -p "$STACKGEN_DATA_DIR/logs"', 'printf %s "$STACKGEN_DATA_DIR"; exit 0')
+        assert probe != script
+        got = subprocess.run(
+            ["bash", "-c", probe, "services.sh"], capture_output=True, text=True, check=True,
+            env={"PATH": os.defpath, "HOME": str(tmp_path / "home"), **env},
+        ).stdout  # fmt: skip
+        assert got == want
+
+
+HOSTILE = ["$HOME", "${HOME}", "$$", "\\$x", "{{.X}}", "{{", "}}", "a\\\\b", "c\\/d", "'q'", '"d"', "`id`", "$(id)", "sp ace", "ünï", "\\", "$"]
+
+
+def test_values_reach_the_process_unchanged(tmp_path):
+    """A command's words and env values, as the real process-compose hands them to the program:
+    its substitution (`$`, `\\\\`) and templates (`{{`) must leave them as the spec wrote them."""
+    pc = require_tool("process-compose", "the rendered file is run by the real process-compose")
+    out = tmp_path / "out.json"
+    program = "import json, os, sys; json.dump({'argv': sys.argv[1:], 'env': os.environ['HOSTILE']}, open(os.environ['OUT'], 'w'))"
+    env_value = "".join(HOSTILE) + "\nline two\t\\n"  # a newline: YAML double-quotes it
+    spec = {
+        "version": 1, "name": "esc", "targets": ["processes"],
+        "services": {"probe": {"kind": "app", "command": ["python3", "-c", program, *HOSTILE], "env": {"HOSTILE": env_value, "OUT": str(out)}}},
+    }  # fmt: skip
+    files = rendered(json.dumps(spec))
+    tree = tmp_path / "tree"
+    for rel, text in files.items():
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tree / rel).write_text(text)
+    env = {"PATH": f"{Path(pc).parent}:{os.defpath}", "HOME": str(tmp_path), "STACKGEN_DATA_DIR": str(tmp_path / "state")}
+    proc = subprocess.run(
+        ["bash", str(tree / "nix/processes/services.sh"), "up", "-t=false"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.exists(), f"the process did not run:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    got = json.loads(out.read_text())
+    assert got == {"argv": HOSTILE, "env": env_value}
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "version: 1\nname: x\ntargets: [processes]\nservices:\n  insight: {kind: container, image: 'docker.io/redis/redisinsight:2.58', port: 5540}\n",
+            "services.insight cannot run on processes: a container service needs a container engine",
+        ),
+        (
+            "version: 1\nname: x\ntargets: [processes]\nservices:\n  api: {kind: app, image: 'ghcr.io/a/b:1'}\n",
+            "services.api cannot run on processes: an app needs 'command' there",
+        ),
+        ("version: 1\nname: x\ndata_dir: state\n", "data_dir 'state' is not an absolute path or one starting with ~/"),
+    ],
+)
+def test_what_processes_refuses(text, message):
+    with pytest.raises(StackError) as err:
+        validate(parse(text, "stack.yaml"))
+    assert message in str(err.value)
+
+
+def test_a_container_service_leaves_processes_out_of_the_default_targets():
+    """Without `targets:`, a stack with a container service renders its other default targets
+    (processes would refuse the container), and says so; listing processes is still an error
+    (test_what_processes_refuses)."""
+    text = "version: 1\nname: x\nservices:\n  redis: {}\n  insight: {kind: container, image: 'docker.io/redis/redisinsight:2.58', port: 5540}\n"
+    spec = validate(parse(text, "stack.yaml"))
+    assert "processes" not in spec.targets and "compose" in spec.targets
+    assert [w.message for w in spec.warnings] == [
+        "the processes target is left out: services.insight is a container service, which needs a container engine"
+    ]
+    files = rendered(text)
+    assert "process-compose.yaml" not in files and "compose.yaml" in files
+    plain = validate(parse("version: 1\nname: x\nservices:\n  redis: {}\n", "stack.yaml"))
+    assert "processes" in plain.targets and plain.warnings == ()
