@@ -17,10 +17,10 @@ class Container(Generic):
     def default_image(self, svc) -> str:
         return svc.image
 
-    def container(self, spec, svc, peer):
+    def container(self, spec, svc, peer, host_network: bool = False):
         from ..containers import base, connection
 
-        env, secrets = connection(spec, svc, peer)
+        env, secrets = connection(spec, svc, peer, host_network)
         return base(
             svc, self, container_health(svc, self),
             volumes=tuple((f"{svc.name}-{vol}", path) for vol, path in svc.options["volumes"]),
@@ -28,6 +28,7 @@ class Container(Generic):
             secrets=secrets,
             command=tuple(svc.options["command"] or ()),
             depends_on=tuple(svc.options["uses"]),
+            host_network=host_network,
         )  # fmt: skip
 
 

@@ -12,6 +12,14 @@ home-manager's own:
   mounts one; whatever else depends on whether it is set is planned both ways and chosen in
   Nix (`mkIf`). So is the environment file of Qdrant and Open WebUI, read in the container.
 - Postgres gets an owner role per database with the password, as the NixOS module does.
+- An `app` with `command:` is a systemd user service (`systemd.user.services.<stack>-<name>`),
+  not a container: its command escaped for ExecStart=, the connection variables of what it
+  uses at the addresses those listen on or are published on, each used secret as the path the
+  `stackgen.*` option names (only when set), Restart=on-failure, and Requires=/After= on the
+  used services' user units.
+- A container (or an app run from its image) that uses a native service (Ollama, a command
+  app) shares the host's network as Open WebUI does; validation keeps it to those that publish
+  no port (spec.instances._home_manager_gaps).
 """
 
 from __future__ import annotations
@@ -32,7 +40,6 @@ from ..unitfile import START_TIMEOUT, Words, health_entries, unit_value
 if TYPE_CHECKING:
     from ..render import Templates
 
-NATIVE_KINDS = ("ollama",)  # run by home-manager's own modules; every other kind is a container
 # kind -> (spec key, stackgen.<option>) of the secret file mounted into the container (plan's
 # secret): a password file, or an environment file that plan's loader reads in the container.
 SECRET_OPTIONS = {
@@ -67,7 +74,7 @@ class OptionFile:
 def render(spec: Spec, tpl: "Templates") -> dict[str, str]:
     ollama = spec.first("ollama")
     imports = ["ollama-models.nix"] if ollama is not None and ollama.models else []
-    entries = [container(spec, unset, given) for unset, given in _plans(spec) if unset.kind not in NATIVE_KINDS]
+    entries = [container(spec, unset, given) for unset, given in _plans(spec) if not _native(spec, unset.name)]
     files = {
         "nix/home.nix": tpl(
             "home/home.nix.j2",
@@ -80,16 +87,29 @@ def render(spec: Spec, tpl: "Templates") -> dict[str, str]:
             volumes=[v for c in entries for v in c["volumes"]],
             postgres_init=next((c["init"] for c in entries if c["init"]), None),
             secrets_mounted=any(c["password"] for c in entries),
+            apps=user_services(spec),
         )
     }
     files.update(copy_modules("home", imports))
     return files
 
 
+def _native(spec: Spec, name: str) -> bool:
+    """Service `name` runs natively here (Ollama, an app run from command:), not as a container."""
+    from ..services import KINDS
+
+    svc = spec.services[name]
+    return KINDS[svc.kind].native_on_home(svc)
+
+
 def _plans(spec: Spec) -> list[tuple[Container, Container]]:
     """Each container planned without its secret file and with one."""
-    # Open WebUI shares the host's network to reach the native Ollama
+    # Open WebUI, and a container that uses a native service, share the host's network to reach it
     host_network = [s.name for s in spec.of_kind("open-webui")] if spec.has("ollama") else []
+    host_network += [
+        s.name for s in spec.services.values()
+        if s.kind in ("app", "container") and not _native(spec, s.name) and any(_native(spec, n) for n in s.options["uses"])
+    ]  # fmt: skip
 
     def peer(name: str) -> str:
         return f"{spec.name}-{name}"  # the container's name, which is its name on the network
@@ -175,8 +195,44 @@ def _options(spec: Spec, ctr: Container) -> dict[str, Any]:
 
 
 def _unit(spec: Spec, name: str) -> str:
-    """The user unit that runs service `name`: home-manager's Ollama, else the container's."""
-    return "ollama.service" if spec.services[name].kind == "ollama" else f"podman-{spec.name}-{name}.service"
+    """The user unit that runs service `name`: home-manager's Ollama, an app's own user service,
+    else the container's."""
+    svc = spec.services[name]
+    if svc.kind == "ollama":
+        return "ollama.service"
+    return f"{spec.name}-{name}.service" if _native(spec, name) else f"podman-{spec.name}-{name}.service"
+
+
+def user_services(spec: Spec) -> list[dict[str, Any]]:
+    """`app` services with `command:`, as data for `systemd.user.services`. Values that are
+    known here are escaped here (ExecStart= words, unit names); the environment is passed as
+    plain values and written as Environment= words by the template's `envWord` (one escaper,
+    in Nix, for these and the `stackgen.*` secret paths only Nix knows). A secret is the path
+    its option names, set only when the option is set."""
+    from ..escape import systemd_specifiers, systemd_words
+    from ..services.wiring import native_endpoint, variables
+
+    out = []
+    given = _with_password(spec, True)  # each secret as the OptionFile of its stackgen.* option
+    for svc in spec.of_kind("app"):
+        if not svc.options["command"]:
+            continue
+        used = [given.services[n] for n in svc.options["uses"]]
+        conn = variables(given, used, native_endpoint, lambda u, option: u.options[option])
+        secrets = {var: value.option for var, value in conn.items() if isinstance(value, OptionFile)}
+        env = {**svc.options["env"], **{k: v for k, v in conn.items() if k not in secrets}}
+        units = [systemd_specifiers(_unit(spec, n)) for n in svc.options["uses"]]
+        command = list(svc.options["command"])
+        out.append({
+            "unit": f"{spec.name}-{svc.name}",
+            "description": systemd_specifiers(f"{svc.name} of {spec.name}"),
+            "units": units,
+            "env": env,
+            "secrets": secrets,
+            "args": systemd_words(command),
+            "absolute": command[0].startswith("/"),
+        })  # fmt: skip
+    return out
 
 
 def _prune(value: Any) -> Any:
