@@ -123,7 +123,17 @@ def _plans(spec: Spec) -> list[tuple[Container, dict[str, Container]]]:
     options = [SECRET_OPTIONS[s.kind][1] for s in spec.services.values() if s.kind in SECRET_OPTIONS]
     base = planned(set())
     variants = {option: planned({option}) for option in options}
-    return [(ctr, {o: v[i] for o, v in variants.items() if v[i] != ctr}) for i, ctr in enumerate(base)]
+    # in the order the container mounts them with every file set (its `uses:` order)
+    order = [[name for name, _ in ctr.secrets] for ctr in planned(set(options))]
+
+    def mounted_at(i: int, option: str) -> int:
+        added = [name for name, _ in variants[option][i].secrets if name not in dict(base[i].secrets)]
+        return order[i].index(added[0]) if added else -1
+
+    return [
+        (ctr, {o: variants[o][i] for o in sorted(options, key=lambda o: mounted_at(i, o)) if variants[o][i] != ctr})
+        for i, ctr in enumerate(base)
+    ]
 
 
 def _with_options(spec: Spec, given: set[str]) -> Spec:
