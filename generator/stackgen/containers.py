@@ -191,14 +191,17 @@ def mirror_env(spec: Spec, hf: bool = False, pypi: bool = False) -> dict[str, st
     return env
 
 
-def connection(spec: Spec, svc: Service, peer: Callable[[str], str]) -> tuple[dict[str, str], tuple[tuple[str, str], ...]]:
+def connection(spec: Spec, svc: Service, peer: Callable[[str], str], host_network: bool = False) -> tuple[dict[str, str], tuple[tuple[str, str], ...]]:
     """The connection variables of the services `svc` uses, as a container on the stack's
-    network sees them (peers by name, at their port inside their container), and the secrets
-    they name, mounted into this container."""
+    network sees them (peers by name, at their port inside their container) or, sharing the
+    host's network, at the addresses they listen on or are published on; and the secrets they
+    name, mounted into this container."""
     from .services import KINDS, Endpoint
-    from .services.wiring import variables
+    from .services.wiring import native_endpoint, variables
 
     def at(used: Service) -> Endpoint:
+        if host_network:
+            return native_endpoint(used)
         return Endpoint(peer(used.name), KINDS[used.kind].inner_port(used))
 
     mounts: list[tuple[str, str]] = []

@@ -161,7 +161,10 @@ def firewall_ports(spec: Spec) -> set[int]:
 # --- instances beyond nixpkgs' single-instance modules: units of their own -------------------
 
 # The hardening nixpkgs' services.llama-cpp gives llama-server (nixos/modules/services/misc/
-# llama-cpp.nix), which the extra llama.cpp servers and the apps get too.
+# llama-cpp.nix, read at NixOS/nixpkgs 0d1c6dbeeef1757e7c9e5b8445b247c065ff65e7), which the extra
+# llama.cpp servers and the apps get too. Two of its settings only the extra llama.cpp servers
+# get (llama_units): MemoryDenyWriteExecute (a JIT in an app's runtime needs W+X memory) and
+# ProcSubset=pid (an app may read /proc/meminfo, /proc/cpuinfo).
 HARDENING = {
     "DynamicUser": True,
     "CapabilityBoundingSet": "",
@@ -244,6 +247,7 @@ def llama_units(spec: Spec) -> list[dict]:
                 "PrivateDevices": False,  # the GPU's device nodes
                 **HARDENING,
                 "MemoryDenyWriteExecute": True,
+                "ProcSubset": "pid",
             },
         }
         out.append({

@@ -211,29 +211,36 @@ def test_home_containers_are_the_planned_containers(case, secrets, tmp_path, nix
     secret_files = {"postgres": "postgres.passwordFile", "redis": "redis.passwordFile", "qdrant": "qdrant.environmentFile", "open-webui": "openWebui.environmentFile"}
     secret_keys = {"postgres": "password_file", "redis": "password_file", "qdrant": "api_key_file", "open-webui": "secret_key_file"}
     services = {}
-    for kind, svc in spec.services.items():
+    for name, svc in spec.services.items():
         options = dict(svc.options)
-        if kind in secret_keys:
-            options[secret_keys[kind]] = files[secret_files[kind]]
-        services[kind] = replace(svc, options=options)
-    host_network = ("open-webui",) if spec.has("ollama") else ()
-    plan = ctrs.plan(replace(spec, services=services), lambda kind: f"{spec.name}-{kind}", host_network)
-    assert sorted(got) == sorted(f"{spec.name}-{c.kind}" for c in plan if c.kind != "ollama")
+        if svc.kind in secret_keys:
+            options[secret_keys[svc.kind]] = files[secret_files[svc.kind]]
+        services[name] = replace(svc, options=options)
+    # natively run: Ollama, an app with command: (a user service); their container clients
+    # (Open WebUI, and a container or image app that uses one) share the host's network
+    native = {n for n, s in spec.services.items() if s.kind == "ollama" or s.kind == "app" and s.options["command"]}
+    host_network = [n for n, s in spec.services.items() if s.kind == "open-webui" and spec.has("ollama")]
+    host_network += [n for n, s in spec.services.items() if n not in native and set(s.options.get("uses", ())) & native]
+    plan = [c for c in ctrs.plan(replace(spec, services=services), lambda name: f"{spec.name}-{name}", host_network) if not c.oneshot]
+    assert sorted(got) == sorted(f"{spec.name}-{c.name}" for c in plan if c.name not in native)
     for ctr in plan:
-        if ctr.kind == "ollama":
+        if ctr.name in native:
             continue
-        c = got[f"{spec.name}-{ctr.kind}"]
+        c = got[f"{spec.name}-{ctr.name}"]
         assert c["image"] == systemd_raw(ctr.image)
         assert c.get("ports", []) == [systemd_raw(port_binding(*p)) for p in ctr.ports]
         assert c.get("environment", {}) == {k: hm_quadlet_env(v) for k, v in ctr.env.items()}
         assert c.get("exec") == (systemd_words(ctr.command) if ctr.command else None)
         assert c.get("devices", []) == ([ctrs.GPU_DEVICE] if ctr.gpu else [])
-        assert c["extraConfig"]["Container"]["HealthCmd"] == systemd_raw(ctr.health.command)
-        assert c["extraConfig"]["Container"]["Notify"] == "healthy"
+        if ctr.health:
+            assert c["extraConfig"]["Container"]["HealthCmd"] == systemd_raw(ctr.health.command)
+            assert c["extraConfig"]["Container"]["Notify"] == "healthy"
+        else:
+            assert "Container" not in c["extraConfig"]
         mounts = [f"{spec.name}-{name}.volume:{path}" for name, path in ctr.volumes]
         mounts += [systemd_raw(f"{host}:{path}:ro") for host, path in ctr.binds]
         mounts += [systemd_raw(f"{host}:{ctrs.secret_path(name)}:ro") for name, host in ctr.secrets]
-        assert [m for m in c["volumes"] if "-postgres-init.sql:" not in m] == mounts
+        assert [m for m in c.get("volumes", []) if "-postgres-init.sql:" not in m] == mounts
         assert "environmentFile" not in c  # podman would hand its lines to the container itself
         if ctr.kind in ("qdrant", "open-webui") and secrets == "set":  # the environment file is read in the container
             assert c["exec"].startswith("sh -c ") and systemd_raw(ctrs.secret_path(ctr.secrets[0][0])) in c["exec"]

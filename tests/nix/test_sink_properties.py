@@ -124,7 +124,7 @@ def parse_dump(text: str, units: dict[str, str]) -> dict[str, dict[str, list[str
             name = line.removeprefix("\t-> Unit ").removesuffix(":").removesuffix(".service")
             current = out.setdefault(name, {}) if name in units else None
         elif current is not None and ": " in line:
-            key, _, value = line.strip().partition(": ")
+            key, _, value = line.lstrip().partition(": ")  # a value may end in spaces
             current.setdefault(key, []).append(value)
     assert set(out) == set(units), f"systemd loaded {sorted(out)}, not {sorted(units)}"
     return out

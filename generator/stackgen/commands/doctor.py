@@ -75,10 +75,11 @@ class Needs:
 
     @classmethod
     def of(cls, spec) -> "Needs":
-        from ..targets.home import NATIVE_KINDS
+        from ..services import KINDS
 
         targets = set(spec.targets)
-        hm_containers = [k for k, svc in spec.services.items() if svc.kind not in NATIVE_KINDS] if "home-manager" in targets else []
+        # home-manager runs Ollama and `command:` apps natively, the rest as containers
+        hm_containers = [k for k, svc in spec.services.items() if not KINDS[svc.kind].native_on_home(svc)] if "home-manager" in targets else []
         containers = list(spec.services) if targets & {"compose", "quadlet"} else hm_containers
         gpu_containers = [k for k in containers if spec.services[k].gpu]
         return cls(

@@ -16,7 +16,8 @@ NATIVE_TARGETS = ("nixos", "processes")  # run `command:`
 # wherever the units are copied from), so build it first (podman build -t IMAGE .)
 BUILD_TARGETS = ("compose",)
 IMAGE_TARGETS = ("quadlet",)
-# home-manager runs `command:` as a systemd user service, else the image as a Quadlet container
+# home-manager runs `command:` as a systemd user service (even when `image:` is given too), else
+# the image as a Quadlet container
 RELATIVE = ck.string(pattern=r"(?!/)(?!.*(^|/)\.\.(/|$))[A-Za-z0-9._/-]+", describe="a relative path inside the project (no '..')", max_len=1024)
 
 
@@ -60,10 +61,13 @@ class App(Generic):
             if target == "home-manager" and not (values.get("command") or values.get("image")):
                 c.error(path, f"services.{name} cannot run on home-manager: an app needs 'command' or 'image' there", f"add command: [program, args...] to services.{name}, or drop home-manager from targets", at_key=True)
 
-    def container(self, spec, svc, peer):
+    def native_on_home(self, svc) -> bool:
+        return bool(svc.options["command"])  # a systemd user service
+
+    def container(self, spec, svc, peer, host_network: bool = False):
         from ..containers import base, connection
 
-        env, secrets = connection(spec, svc, peer)
+        env, secrets = connection(spec, svc, peer, host_network)
         ctr = base(
             svc, self, container_health(svc, self),
             env={**svc.options["env"], **env},
@@ -72,6 +76,7 @@ class App(Generic):
             depends_on=tuple(svc.options["uses"]),
             image=svc.image or self.local_image(spec.name, svc),
             build=svc.options["build"],
+            host_network=host_network,
         )  # fmt: skip
         return ctr
 

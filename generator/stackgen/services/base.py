@@ -78,6 +78,11 @@ class Kind:
         """Checks across this service's values (its options, and port and image) and the spec's
         targets, after each value passed its own check."""
 
+    def native_on_home(self, svc: "Service") -> bool:
+        """Runs natively (a systemd user service, not a container) on home-manager: its clients
+        in containers must share the host's network to reach it."""
+        return False
+
     def host_ports(self, svc: "Service") -> list[tuple[str, int]]:
         """(option, port) pairs the service takes on its host; clash-checked across instances."""
         return [("port", svc.port)] if svc.port is not None else []

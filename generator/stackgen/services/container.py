@@ -25,10 +25,10 @@ class Container(Generic):
             # processes runs native programs only; a container engine would be a second supervisor
             c.error(path, f"services.{name} cannot run on processes: a container service needs a container engine", "run it on compose or quadlet, or drop processes from targets", at_key=True)
 
-    def container(self, spec, svc, peer):
+    def container(self, spec, svc, peer, host_network: bool = False):
         from ..containers import base, connection
 
-        env, secrets = connection(spec, svc, peer)
+        env, secrets = connection(spec, svc, peer, host_network)
         return base(
             svc, self, container_health(svc, self),
             volumes=tuple((f"{svc.name}-{vol}", path) for vol, path in svc.options["volumes"]),
@@ -36,6 +36,7 @@ class Container(Generic):
             secrets=secrets,
             command=tuple(svc.options["command"] or ()),
             depends_on=tuple(svc.options["uses"]),
+            host_network=host_network,
         )  # fmt: skip
 
 

@@ -70,6 +70,9 @@ class Generic(Kind):
     gpu_capable = True
     gpu_default = False  # an image stackgen does not know gets a GPU only when asked
     takes_uses = True
+    # home-manager: one that uses a native service (Ollama, an app run from command:) shares the
+    # host's network to reach it on loopback; validation keeps it to those that publish no port
+    host_network_capable = True
     common_fields = {
         "container_port": ck.port,
         "env": None,  # checked by checks.env_vars (it needs the path)

@@ -24,6 +24,9 @@ class Ollama(Kind):
     def default_image(self, svc) -> str:
         return IMAGE
 
+    def native_on_home(self, svc) -> bool:
+        return True  # home-manager's own services.ollama
+
     def conventional_env(self, svc, at: Endpoint) -> dict[str, str]:
         return {"OLLAMA_BASE_URL": f"http://{at.authority}", "OLLAMA_HOST": at.authority}
 

@@ -69,17 +69,27 @@ SINGLE_INSTANCE = {
 
 
 def _home_manager_gaps(c: Collector, found: dict[str, Service], targets: tuple[str, ...]) -> None:
-    """What the home-manager module cannot render yet, refused rather than rendered wrong: an
-    app run from `command:` (no systemd user service yet: it would run a missing local image),
-    and a container or app using its native Ollama (reached only from the host's network)."""
+    """A container (or an app run from its image) that uses a service home-manager runs natively
+    (Ollama, an app run from `command:`) shares the host's network to reach it on the address it
+    listens on, loopback by default. There its own port would not be published on its `host:`
+    but listen wherever the image binds (often every address), so one that publishes a port is
+    refused rather than exposed."""
+    from ..services import KINDS
+
     if "home-manager" not in targets:
         return
     for svc in found.values():
-        if svc.kind == "app" and not svc.image:
-            c.error(("services", svc.name), f"services.{svc.name}: an app without image cannot run on home-manager yet", f"add image: to services.{svc.name}, or drop home-manager from targets", at_key=True)
-        used_ollama = [n for n in svc.options.get("uses", ()) if n in found and found[n].kind == "ollama"]
-        if svc.kind in ("app", "container") and used_ollama:
-            c.error(("services", svc.name, "uses"), f"services.{svc.name} cannot use services.{used_ollama[0]} on home-manager yet: Ollama runs natively there, outside the containers' network", "drop home-manager from targets", at_key=True)
+        if svc.kind not in ("app", "container") or KINDS[svc.kind].native_on_home(svc) or svc.port is None:
+            continue
+        native = [n for n in svc.options.get("uses", ()) if n in found and KINDS[found[n].kind].native_on_home(found[n])]
+        if native:
+            i = svc.options["uses"].index(native[0])
+            c.error(
+                ("services", svc.name, "uses", i),
+                f"services.{svc.name} cannot use services.{native[0]} on home-manager: that runs natively there, so this container would share the host's network, "
+                f"where its port {svc.port} would listen wherever the image binds instead of being published on {svc.host}",
+                f"run it natively with command: (kind: app), drop port: from services.{svc.name}, or drop home-manager from targets",
+            )
 
 
 def _single_instance(c: Collector, found: dict[str, Service], targets: tuple[str, ...]) -> None:

@@ -12,6 +12,14 @@ home-manager's own:
   mounts one; whatever else depends on whether it is set is planned both ways and chosen in
   Nix (`mkIf`). So is the environment file of Qdrant and Open WebUI, read in the container.
 - Postgres gets an owner role per database with the password, as the NixOS module does.
+- An `app` with `command:` is a systemd user service (`systemd.user.services.<stack>-<name>`),
+  not a container: its command escaped for ExecStart=, the connection variables of what it
+  uses at the addresses those listen on or are published on, each used secret as the path the
+  `stackgen.*` option names (only when set), Restart=on-failure, and Requires=/After= on the
+  used services' user units.
+- A container (or an app run from its image) that uses a native service (Ollama, a command
+  app) shares the host's network as Open WebUI does; validation keeps it to those that publish
+  no port (spec.instances._home_manager_gaps).
 """
 
 from __future__ import annotations
@@ -32,7 +40,6 @@ from ..unitfile import START_TIMEOUT, Words, health_entries, unit_value
 if TYPE_CHECKING:
     from ..render import Templates
 
-NATIVE_KINDS = ("ollama",)  # run by home-manager's own modules; every other kind is a container
 # kind -> (spec key, stackgen.<option>) of the secret file mounted into the container (plan's
 # secret): a password file, or an environment file that plan's loader reads in the container.
 SECRET_OPTIONS = {
@@ -67,7 +74,7 @@ class OptionFile:
 def render(spec: Spec, tpl: "Templates") -> dict[str, str]:
     ollama = spec.first("ollama")
     imports = ["ollama-models.nix"] if ollama is not None and ollama.models else []
-    entries = [container(spec, unset, given) for unset, given in _plans(spec) if unset.kind not in NATIVE_KINDS]
+    entries = [container(spec, unset, variants) for unset, variants in _plans(spec) if not _native(spec, unset.name)]
     files = {
         "nix/home.nix": tpl(
             "home/home.nix.j2",
@@ -79,63 +86,100 @@ def render(spec: Spec, tpl: "Templates") -> dict[str, str]:
             network=spec.name,
             volumes=[v for c in entries for v in c["volumes"]],
             postgres_init=next((c["init"] for c in entries if c["init"]), None),
-            secrets_mounted=any(c["password"] for c in entries),
+            secrets_mounted=any(c["secrets"] for c in entries),
+            apps=user_services(spec),
         )
     }
     files.update(copy_modules("home", imports))
     return files
 
 
-def _plans(spec: Spec) -> list[tuple[Container, Container]]:
-    """Each container planned without its secret file and with one."""
-    # Open WebUI shares the host's network to reach the native Ollama
+def _native(spec: Spec, name: str) -> bool:
+    """Service `name` runs natively here (Ollama, an app run from command:), not as a container."""
+    from ..services import KINDS
+
+    svc = spec.services[name]
+    return KINDS[svc.kind].native_on_home(svc)
+
+
+def _plans(spec: Spec) -> list[tuple[Container, dict[str, Container]]]:
+    """Each container planned with every secret file unset, and for each `stackgen.*` secret
+    option, planned with only that one set (the container's own secret, or one of a service it
+    uses): whether each is set is only known in Nix."""
+    # Open WebUI, and a container that uses a native service, share the host's network to reach it
     host_network = [s.name for s in spec.of_kind("open-webui")] if spec.has("ollama") else []
+    host_network += [
+        s.name for s in spec.services.values()
+        if s.kind in ("app", "container") and not _native(spec, s.name) and any(_native(spec, n) for n in s.options["uses"])
+    ]  # fmt: skip
 
     def peer(name: str) -> str:
         return f"{spec.name}-{name}"  # the container's name, which is its name on the network
 
-    unset, given = (containers.plan(_with_password(spec, given), peer, host_network) for given in (False, True))
-    # Ollama runs natively here; its models come from ollama-models.nix, not a pull job
-    return [(a, b) for a, b in zip(unset, given) if not a.oneshot]
+    def planned(given: set[str]) -> list[Container]:
+        # Ollama runs natively here; its models come from ollama-models.nix, not a pull job
+        return [c for c in containers.plan(_with_options(spec, given), peer, host_network) if not c.oneshot]
+
+    options = [SECRET_OPTIONS[s.kind][1] for s in spec.services.values() if s.kind in SECRET_OPTIONS]
+    base = planned(set())
+    variants = {option: planned({option}) for option in options}
+    # in the order the container mounts them with every file set (its `uses:` order)
+    order = [[name for name, _ in ctr.secrets] for ctr in planned(set(options))]
+
+    def mounted_at(i: int, option: str) -> int:
+        added = [name for name, _ in variants[option][i].secrets if name not in dict(base[i].secrets)]
+        return order[i].index(added[0]) if added else -1
+
+    return [
+        (ctr, {o: variants[o][i] for o in sorted(options, key=lambda o: mounted_at(i, o)) if variants[o][i] != ctr})
+        for i, ctr in enumerate(base)
+    ]
 
 
-def _with_password(spec: Spec, given: bool) -> Spec:
-    """The spec with each secret file of SECRET_OPTIONS unset, or (when `given`) the
-    OptionFile of its option."""
+def _with_options(spec: Spec, given: set[str]) -> Spec:
+    """The spec with each secret file of SECRET_OPTIONS unset, except those whose option is in
+    `given`: the OptionFile of that option."""
     services = {}
     for name, svc in spec.services.items():
         options = dict(svc.options)
         if svc.kind in SECRET_OPTIONS:
             key, option = SECRET_OPTIONS[svc.kind]
-            options[key] = OptionFile(option) if given else None
+            options[key] = OptionFile(option) if option in given else None
         services[name] = replace(svc, options=options)
     return replace(spec, services=services)
 
 
-def container(spec: Spec, unset: Container, given: Container) -> dict[str, Any]:
+def container(spec: Spec, unset: Container, variants: dict[str, Container]) -> dict[str, Any]:
     """One `services.podman.containers.<name>` entry as data for the template: the options
-    common to both plans, and those that only hold without (`unset`) or with (`given`) the
-    secret file."""
-    common, only_unset, only_given = _split(_options(spec, unset), _options(spec, given))
-    option = SECRET_OPTIONS[unset.kind][1] if unset.kind in SECRET_OPTIONS else None
-    # the plans may differ only by the secret file: its mount, what reads it, and the init script's password lines
-    password_sql = []
-    if unset.kind == "postgres" and given.secrets:
-        databases = list(spec.services[unset.name].options["databases"])
-        password_sql = postgres_password_sql(databases, containers.secret_path(given.secrets[0][0]))
-    init_differs = (unset.init_sql or "") + "".join(line + "\n" for line in password_sql) != (given.init_sql or "")
-    if init_differs or (only_unset or only_given) and not option:
-        raise AssertionError(f"{unset.kind}: the two plans differ beyond its secret file")
-    secret = containers.secret_path(given.secrets[0][0]) if option else None
+    common to every plan, and per secret option what only holds without (`if_unset`) or with
+    (`if_set`) its file: the container's own secret, or one of a service it uses (its mount and
+    the `<NAME>_*_FILE` variable)."""
+    own = SECRET_OPTIONS[unset.kind][1] if unset.kind in SECRET_OPTIONS else None
+    base = _options(spec, unset)
+    common = base
+    secrets = []
+    init = postgres_init(spec, unset, None) if unset.kind == "postgres" else None
+    for option, given in variants.items():
+        shared, only_unset, only_given = _split(base, _options(spec, given))
+        common = _split(common, shared)[0]
+        added = [name for name, _ in given.secrets if name not in dict(unset.secrets)]
+        if len(added) != 1 or option != own and (only_unset or (given.init_sql or "") != (unset.init_sql or "")):
+            raise AssertionError(f"{unset.kind}: the plans differ beyond the file of stackgen.{option}")
+        secret = containers.secret_path(added[0])
+        if option == own and unset.kind == "postgres":
+            databases = list(spec.services[unset.name].options["databases"])
+            expected = (unset.init_sql or "") + "".join(line + "\n" for line in postgres_password_sql(databases, secret))
+            if expected != (given.init_sql or ""):
+                raise AssertionError("postgres: the init scripts differ beyond the password")
+            init = postgres_init(spec, unset, secret)
+        secrets.append({"option": option, "mount": f":{secret}:ro", "if_set": only_given, "if_unset": only_unset})
     return {
         "kind": unset.kind,
         "name": f"{spec.name}-{unset.name}",
         "volumes": [f"{spec.name}-{name}" for name, _ in unset.volumes],
         "options": common,
-        "password": {"option": option, "mount": f":{secret}:ro", "if_set": only_given, "if_unset": only_unset}
-        if secret
-        else None,
-        "init": postgres_init(spec, unset, secret) if unset.kind == "postgres" else None,
+        "secrets": secrets,
+        "init": init,
     }
 
 
@@ -175,8 +219,44 @@ def _options(spec: Spec, ctr: Container) -> dict[str, Any]:
 
 
 def _unit(spec: Spec, name: str) -> str:
-    """The user unit that runs service `name`: home-manager's Ollama, else the container's."""
-    return "ollama.service" if spec.services[name].kind == "ollama" else f"podman-{spec.name}-{name}.service"
+    """The user unit that runs service `name`: home-manager's Ollama, an app's own user service,
+    else the container's."""
+    svc = spec.services[name]
+    if svc.kind == "ollama":
+        return "ollama.service"
+    return f"{spec.name}-{name}.service" if _native(spec, name) else f"podman-{spec.name}-{name}.service"
+
+
+def user_services(spec: Spec) -> list[dict[str, Any]]:
+    """`app` services with `command:`, as data for `systemd.user.services`. Values that are
+    known here are escaped here (ExecStart= words, unit names); the environment is passed as
+    plain values and written as Environment= words by the template's `envWord` (one escaper,
+    in Nix, for these and the `stackgen.*` secret paths only Nix knows). A secret is the path
+    its option names, set only when the option is set."""
+    from ..escape import systemd_specifiers, systemd_words
+    from ..services.wiring import native_endpoint, variables
+
+    out = []
+    given = _with_options(spec, {option for _, option in SECRET_OPTIONS.values()})  # each secret as its OptionFile
+    for svc in spec.of_kind("app"):
+        if not svc.options["command"]:
+            continue
+        used = [given.services[n] for n in svc.options["uses"]]
+        conn = variables(given, used, native_endpoint, lambda u, option: u.options[option])
+        secrets = {var: value.option for var, value in conn.items() if isinstance(value, OptionFile)}
+        env = {**svc.options["env"], **{k: v for k, v in conn.items() if k not in secrets}}
+        units = [systemd_specifiers(_unit(spec, n)) for n in svc.options["uses"]]
+        command = list(svc.options["command"])
+        out.append({
+            "unit": f"{spec.name}-{svc.name}",
+            "description": systemd_specifiers(f"{svc.name} of {spec.name}"),
+            "units": units,
+            "env": env,
+            "secrets": secrets,
+            "args": systemd_words(command),
+            "absolute": command[0].startswith("/"),
+        })  # fmt: skip
+    return out
 
 
 def _prune(value: Any) -> Any:

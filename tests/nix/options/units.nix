@@ -61,6 +61,34 @@ let
         );
       };
     };
+  # nixos/modules/virtualisation/oci-containers.nix (NixOS/nixpkgs 035a24e7ed33009b8a503ad0b76679665b8977a8),
+  # mkService for the podman backend, with the options the rendered module sets: the `script`
+  # that runs `podman run` (each value through escapeShellArg, the image as it is) and the
+  # serviceConfig it sets; the rendered module's own settings for the unit merge in.
+  ociUnits = lib.mapAttrs' (name: c: lib.nameValuePair "podman-${name}" {
+    script = lib.concatStringsSep " \\\n  " (
+      [ "exec podman " "run" "--name=${name}" "--log-driver=journald" "--cidfile=/run/${name}/ctr-id"
+        "--cgroups=enabled" "--sdnotify=conmon" "-d" "--replace" ]
+      ++ lib.mapAttrsToList (k: v: "-e ${lib.escapeShellArg k}=${lib.escapeShellArg v}") c.environment
+      ++ map (p: "-p ${lib.escapeShellArg p}") c.ports
+      ++ map (v: "-v ${lib.escapeShellArg v}") c.volumes
+      ++ map (d: "--device=${lib.escapeShellArg d}") c.devices
+      ++ [ "--pull ${lib.escapeShellArg "missing"}" ]
+      ++ map lib.escapeShellArg c.extraOptions
+      ++ [ c.image ]
+      ++ map lib.escapeShellArg c.cmd
+    );
+    serviceConfig = {
+      TimeoutStartSec = 0;
+      TimeoutStopSec = 120;
+      Restart = "always";
+      Environment = "PODMAN_SYSTEMD_UNIT=%n";
+      Type = "notify";
+      NotifyAccess = "all";
+      User = "root";
+      RuntimeDirectory = name;
+    };
+  }) (cfg.virtualisation.oci-containers.containers or { });
   toOption = x: if x == true then "true" else if x == false then "false" else toString x;
   section = attrs: lib.concatStrings (lib.concatLists (lib.mapAttrsToList (name: value:
     map (x: "${name}=${toOption x}\n") (lib.toList value)) attrs));
@@ -73,7 +101,7 @@ let
     + lib.concatMapStrings (n: "Environment=${builtins.toJSON "${n}=${def.environment.${n}}"}\n") (lib.attrNames (def.environment or { }))
     + section (script // (def.serviceConfig or { }));
   # the rendered module's settings for these units (EnvironmentFile=) merge with nixpkgs'
-  services = lib.recursiveUpdate cfg.systemd.services nixpkgsUnits;
+  services = lib.recursiveUpdate (lib.recursiveUpdate cfg.systemd.services nixpkgsUnits) ociUnits;
 in
 lib.mapAttrs (name: def: {
   text = unitText name def;

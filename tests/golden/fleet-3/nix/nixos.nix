@@ -265,6 +265,7 @@ in
           ProtectProc = "invisible";
           ProtectHostname = true;
           MemoryDenyWriteExecute = true;
+          ProcSubset = "pid";
         };
       }
       {

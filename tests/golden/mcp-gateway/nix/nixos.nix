@@ -227,6 +227,7 @@ in
           ProtectProc = "invisible";
           ProtectHostname = true;
           MemoryDenyWriteExecute = true;
+          ProcSubset = "pid";
         };
       }
       {

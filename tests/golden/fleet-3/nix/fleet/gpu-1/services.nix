@@ -147,6 +147,7 @@ in
           ProtectProc = "invisible";
           ProtectHostname = true;
           MemoryDenyWriteExecute = true;
+          ProcSubset = "pid";
         };
       }
       {
