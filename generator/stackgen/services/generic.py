@@ -24,12 +24,10 @@ def command(c: Collector, path: tuple, value: Any) -> Any:
 
 def health(c: Collector, path: tuple, value: Any) -> Any:
     """{http: /path} | {tcp: true} | {command: [...]} -> ("http", path) | ("tcp", None) | ("command", words)."""
-    data = ck.mapping(c, path, value, ("http", "tcp", "command"))
-    if data is INVALID:
+    choice = ck.one_of(c, path, value, ("http", "tcp", "command"), "for example health: {http: /health}")
+    if choice is INVALID:
         return INVALID
-    if len(data) != 1:
-        return c.error(path, f"{dotted(path)} needs exactly one of http, tcp or command", "for example health: {http: /health}")
-    (key, raw), = data.items()
+    key, raw = choice
     if key == "http":
         got = ck.string(max_len=1024)(c, path + (key,), raw)
         if got is INVALID:

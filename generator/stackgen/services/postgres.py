@@ -4,7 +4,6 @@ with an init script."""
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any
 
@@ -83,22 +82,13 @@ def _settings(c: Collector, path: tuple, value: Any) -> Any:
         elif key in OWNED_SETTINGS:
             c.error(kpath, f"{dotted(kpath)} is set by stackgen", OWNED_SETTINGS[key].format(name=path[-2]), at_key=True)
             ok = False
-        elif isinstance(val, float) and not math.isfinite(val):
-            c.error(kpath, f"{dotted(kpath)} must be a finite number, not {val!r}")
-            ok = False
-        elif isinstance(val, (bool, int, float)):
-            out[key] = val
-        elif not isinstance(val, str):
-            c.error(kpath, f"{dotted(kpath)} must be text, a number or true/false, not {ck.kind_of(val)}")
-            ok = False
-        elif (got := SETTING_VALUE(c, kpath, val)) is INVALID:
+        elif (got := ck.setting_value(c, kpath, val)) is INVALID:
             ok = False
         else:
             out[key] = got
     return out if ok else INVALID
 
 
-SETTING_VALUE = ck.string(max_len=4096)
 
 
 def setting_text(value: Any) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any
 
@@ -71,22 +70,13 @@ def _walk(c: Collector, path: tuple, keys: tuple, value: Any, leaves: dict) -> b
         elif not keys and key in SECTIONS:
             c.error(kpath, f"{dotted(kpath)} must be a mapping, not {ck.kind_of(val)}")
             ok = False
-        elif isinstance(val, float) and not math.isfinite(val):
-            c.error(kpath, f"{dotted(kpath)} must be a finite number, not {val!r}")
-            ok = False
-        elif isinstance(val, (bool, int, float)):
-            leaves[keys + (key,)] = val
-        elif not isinstance(val, str):
-            c.error(kpath, f"{dotted(kpath)} must be text, a number, true/false or a mapping, not {ck.kind_of(val)}")
-            ok = False
-        elif (got := SETTING_VALUE(c, kpath, val)) is INVALID:
+        elif (got := ck.setting_value(c, kpath, val, "text, a number, true/false or a mapping")) is INVALID:
             ok = False
         else:
             leaves[keys + (key,)] = got
     return ok
 
 
-SETTING_VALUE = ck.string(max_len=4096)
 
 
 def settings(svc) -> dict[tuple, Any]:

@@ -7,6 +7,7 @@ so every error of a spec is reported at once.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import replace
 from typing import Any, Callable, Iterable
@@ -398,6 +399,32 @@ INLINE_SECRETS = ("password", "passwd", "secret", "secret_key", "token", "api_ke
 
 NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,62}")
 NAME = string(pattern=NAME_RE.pattern, describe="a valid name (lowercase letters, digits and '-', starting with a letter, at most 63)")
+
+
+def one_of(c: Collector, path: tuple, value: Any, keys: tuple[str, ...], example: str) -> Any:
+    """A mapping that makes one choice: exactly one of `keys` -> (key, its value), or INVALID."""
+    data = mapping(c, path, value, keys)
+    if data is INVALID:
+        return INVALID
+    if len(data) != 1:
+        return c.error(path, f"{dotted(path)} needs exactly one of {', '.join(keys[:-1])} or {keys[-1]}", example)
+    ((key, raw),) = data.items()
+    return key, raw
+
+
+_SETTING_TEXT = string(max_len=4096)
+
+
+def setting_value(c: Collector, path: tuple, value: Any, allowed: str = "text, a number or true/false") -> Any:
+    """A server configuration value (postgresql.conf, Qdrant's config): a boolean, an integer,
+    a finite number or bounded text; `allowed` names what else the caller takes."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return c.error(path, f"{dotted(path)} must be a finite number, not {value!r}")
+    if isinstance(value, (bool, int, float)):
+        return value
+    if not isinstance(value, str):
+        return c.error(path, f"{dotted(path)} must be {allowed}, not {kind_of(value)}")
+    return _SETTING_TEXT(c, path, value)
 
 
 def env_vars(c: Collector, path: tuple, value: Any, managed: dict[str, str] | None = None) -> dict[str, str]:

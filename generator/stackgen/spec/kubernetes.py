@@ -67,12 +67,10 @@ def section(c: Collector, value: Any, targets: Any) -> dict[str, tuple[str, Any]
 
 
 def _exposure(c: Collector, path: tuple, value: Any) -> Any:
-    data = ck.mapping(c, path, value, ("ingress", "load_balancer"))
-    if data is INVALID:
+    choice = ck.one_of(c, path, value, ("ingress", "load_balancer"), "for example {ingress: chat.example.com} or {load_balancer: true}")
+    if choice is INVALID:
         return INVALID
-    if len(data) != 1:
-        return c.error(path, f"{dotted(path)} needs exactly one of ingress or load_balancer", "for example {ingress: chat.example.com} or {load_balancer: true}")
-    (key, raw), = data.items()
+    key, raw = choice
     if key == "load_balancer":
         if raw is not True:
             return c.error(path + (key,), f"{dotted(path + (key,))} must be true", "drop the entry to keep the service inside the cluster")

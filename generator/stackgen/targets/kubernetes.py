@@ -75,8 +75,8 @@ def _objects(spec: Spec, ctr: Container) -> list[dict]:
     if ctr.oneshot:
         return [_job(spec, ctr, meta, labels)]
     out: list[dict] = []
-    if _ports(spec, ctr):
-        out.append(_service(meta, selector, _ports(spec, ctr)))
+    if ports := _ports(spec, ctr):
+        out.append(_service(meta, selector, ports))
     pod = {"metadata": {"labels": labels}, "spec": _pod_spec(spec, ctr)}
     if ctr.volumes:  # state: each volume a claim of the pod's own, kept across restarts and re-creation
         claims = [_claim(_claim_name(ctr, vol), kind.storage) for vol, _ in ctr.volumes]
