@@ -7,7 +7,7 @@ For every host it renders
   nix/fleet/<host>/default.nix   that module, the host name, and the firewall: the services'
                                  ports open to the fleet's other hosts only (nftables rules by
                                  source address; never allowedTCPPorts, which admits anyone);
-  hosts/<host>/hardware.nix      the user's file (file systems, boot loader, stateVersion):
+  hosts/<host>/hardware.nix      the user's file (imports the generated hardware file, boot loader, stateVersion):
                                  written once as a commented placeholder, never again
                                  (stackgen.outputs.USER_OWNED);
 and hosts/deploy.sh, which runs `nixos-rebuild switch --flake .#<host> --target-host

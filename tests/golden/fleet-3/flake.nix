@@ -106,7 +106,7 @@
         }
         // lib.optionalAttrs pkgs.stdenv.hostPlatform.isLinux {
           # The host's services and firewall on a minimal machine (its hardware.nix is yours:
-          # nixosConfigurations.gpu-1 evaluates once it names the root file system).
+          # nixosConfigurations.gpu-1 evaluates once the steps at its top are done).
           fleet-gpu-1 = evaluates "fleet-gpu-1"
             (lib.nixosSystem {
               modules = [
@@ -123,7 +123,7 @@
               ];
             }).config.system.build.toplevel;
           # The host's services and firewall on a minimal machine (its hardware.nix is yours:
-          # nixosConfigurations.db-1 evaluates once it names the root file system).
+          # nixosConfigurations.db-1 evaluates once the steps at its top are done).
           fleet-db-1 = evaluates "fleet-db-1"
             (lib.nixosSystem {
               modules = [
@@ -140,7 +140,7 @@
               ];
             }).config.system.build.toplevel;
           # The host's services and firewall on a minimal machine (its hardware.nix is yours:
-          # nixosConfigurations.app-1 evaluates once it names the root file system).
+          # nixosConfigurations.app-1 evaluates once the steps at its top are done).
           fleet-app-1 = evaluates "fleet-app-1"
             (lib.nixosSystem {
               modules = [

@@ -1,19 +1,26 @@
-# The hardware of the host "gpu-1" (10.0.0.11) of the fleet "ai-fleet".
+# The machine-specific part of the host "gpu-1" (10.0.0.11) of the fleet "ai-fleet".
 # THIS FILE IS YOURS: stackgen wrote it once as a placeholder and never overwrites it.
 #
-# Replace the placeholder lines with what the machine itself reports:
-#   ssh root@10.0.0.11 nixos-generate-config --show-hardware-config
-# (file systems, boot loader, kernel modules), plus anything else only this machine needs.
-# Until then the host does not evaluate: NixOS refuses a system without a root file system.
+# To make it describe the machine, as NixOS's own configuration.nix does:
+#   1. ssh root@10.0.0.11 nixos-generate-config --show-hardware-config > hosts/gpu-1/hardware-configuration.nix
+#      (file systems, kernel modules; `git add` it: the flake sees only files git knows)
+#   2. below: import it, choose the boot loader, and delete the assertion.
+# Until then `nix flake check` and `nixos-rebuild` stop at that assertion, which says this,
+# rather than at NixOS's own complaint about a missing root file system.
 { lib, ... }:
 {
-  # fileSystems."/" = {
-  #   device = "/dev/disk/by-label/nixos";
-  #   fsType = "ext4";
-  # };
+  # imports = [ ./hardware-configuration.nix ];
+
   # boot.loader.systemd-boot.enable = true;
   # boot.loader.efi.canTouchEfiVariables = true;
 
   # The NixOS release the machine was first installed with; keep it when nixpkgs moves on.
   system.stateVersion = lib.mkDefault "26.11";
+
+  assertions = [
+    {
+      assertion = false;
+      message = "hosts/gpu-1/hardware.nix is still stackgen's placeholder: put the machine's `nixos-generate-config --show-hardware-config` (ssh root@10.0.0.11) in hosts/gpu-1/hardware-configuration.nix, import it there and delete this assertion (see the file's top)";
+    }
+  ];
 }
