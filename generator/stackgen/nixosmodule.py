@@ -348,10 +348,9 @@ def oci_containers(spec: Spec, everyone: dict[str, Service]) -> list[dict]:
             opts["dependsOn"] = deps
         if svc.gpu:
             opts["devices"] = [GPU_DEVICE]
-        if svc.options["health"]:
-            from .services.container import container_health
-
-            extra.append("--health-cmd=" + container_health(svc, kind).command)
+        health = kind.container_health(svc)
+        if health is not None:
+            extra.append("--health-cmd=" + health.command)
         if extra:
             opts["extraOptions"] = extra
         units = [u for dep in used if dep.kind != "container" and dep.name in spec.services for u in unit_of(spec, dep)]

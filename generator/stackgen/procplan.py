@@ -98,11 +98,6 @@ def data_dir_expression(spec: Spec) -> str:
     return sh_quote(spec.data_dir)
 
 
-def http_probe(url: str, **kw) -> Probe:
-    """Ready once `url` answers 2xx (curl is on the wrapper's PATH)."""
-    return Probe(f"curl --globoff -fsS -o /dev/null --max-time 4 {sh_quote(url)}", **kw)
-
-
 def native_url(svc: Service, path: str = "") -> str:
     """http://<address a local client uses>:<port><path> (wiring's native endpoint)."""
     from .services.wiring import native_endpoint

@@ -329,13 +329,22 @@ def test_probes_come_from_the_health_description(reference):
         h = health[name]
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             got = ctr[probe]
-            if name == "agent":
-                assert got["httpGet"] == {"path": "/healthz", "port": 8000}
+            if h.probe is not None:  # plain HTTP: the kubelet asks itself (the image needs no client)
+                assert h.probe[0] == "http" and got == {**got, "httpGet": {"path": h.probe[1], "port": h.probe[2]}}, (name, probe)
+                assert "exec" not in got
             else:  # the very command compose's healthcheck runs
                 assert got["exec"]["command"] == ["/bin/sh", "-c", h.command], (name, probe)
         assert ctr["readinessProbe"]["failureThreshold"] == h.retries
         startup = ctr["startupProbe"]
         assert startup["failureThreshold"] * startup["periodSeconds"] >= int(h.start_period.rstrip("s"))
+    # which is which: the services with an HTTP health endpoint, and those checked by their own client
+    asked = {n: (h.probe[:2] if h.probe else h.command) for n, h in health.items()}
+    assert asked == {
+        "agent": ("http", "/healthz"), "llama-cpp": ("http", "/health"), "ollama": ("http", "/api/version"),
+        "qdrant": ("http", "/readyz"), "open-webui": ("http", "/health"),
+        "postgres": "pg_isready -q -h 127.0.0.1 -p 5432 -U postgres",
+        "redis": 'REDISCLI_AUTH="$(cat /run/secrets/redis-password)" redis-cli -h 127.0.0.1 -p 6379 ping | grep -q PONG',
+    }
     # llama.cpp loads its model for minutes: the startup probe waits at least its 300 s
     llama = _pod(workloads["llama-cpp"])["containers"][0]["startupProbe"]
     assert llama["failureThreshold"] * llama["periodSeconds"] >= 300

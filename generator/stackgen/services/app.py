@@ -7,7 +7,6 @@ from typing import Any
 
 from ..spec import checks as ck
 from ..spec.checks import INVALID, Collector, dotted
-from .container import container_health
 from .generic import Generic
 
 NATIVE_TARGETS = ("nixos", "processes")  # run `command:`
@@ -69,7 +68,7 @@ class App(Generic):
 
         env, secrets = connection(spec, svc, peer, host_network)
         ctr = base(
-            svc, self, container_health(svc, self),
+            svc, self, self.container_health(svc),
             env={**svc.options["env"], **env},
             secrets=secrets,
             command=(),
@@ -80,14 +79,6 @@ class App(Generic):
         )  # fmt: skip
         return ctr
 
-
-    def process_probe(self, spec, svc):
-        from ..procplan import Probe
-        from .generic import native_health_command
-        from .wiring import native_endpoint
-
-        probe = svc.options["health"]
-        return Probe(native_health_command(probe, native_endpoint(svc))) if probe else None
 
     def process(self, spec, svc):
         """`command:` as quoted words, in the folder process-compose was started from (the

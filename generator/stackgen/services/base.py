@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
-    from ..containers import Container
+    from ..containers import Container, Health
     from ..procplan import Probe, Process
+    from .health import Check
     from ..spec.checks import Checker, Collector
     from ..spec.model import Service, Spec
 
@@ -110,6 +111,22 @@ class Kind:
         """One-shot containers that run after the service is healthy (model pulls)."""
         return []
 
+    def health(self, svc: "Service") -> "Check | None":
+        """The service's health check, described once (None: none); services/health.py turns it
+        into each target's form: `container_health`, `process_probe`, Kubernetes' probes."""
+        return None
+
+    def container_health(self, svc: "Service", host: str = "127.0.0.1", port: int | None = None) -> "Health | None":
+        """The health check inside the service's container, at `host`:`port` (default: loopback
+        and its container port), its secrets at their mounts."""
+        from ..containers import secret, secret_path
+        from .health import in_container
+
+        check = self.health(svc)
+        if check is None:
+            return None
+        return in_container(check, port or self.inner_port(svc), lambda option: secret_path(secret(svc, option)[0]), host)
+
     def kubernetes(self, spec: "Spec", ctr: "Container") -> "Container":
         """The container plan entry (`container` or one of `jobs`) as a Kubernetes pod runs it:
         what differs from compose (no host paths, a data folder below the volume's root,
@@ -126,8 +143,14 @@ class Kind:
         raise NotImplementedError(f"{self.name} has no native process")
 
     def process_probe(self, spec: "Spec", svc: "Service") -> "Probe | None":
-        """The readiness probe of its process (None: process-compose only sees it start)."""
-        return None
+        """The readiness probe of its process, from `health` at the address a local client uses
+        (None: process-compose only sees it start)."""
+        from ..escape import sh_quote
+        from .health import on_host
+        from .wiring import native_endpoint
+
+        check = self.health(svc)
+        return on_host(check, native_endpoint(svc), lambda option: sh_quote(svc.options[option])) if check else None
 
     def process_jobs(self, spec: "Spec", svc: "Service") -> list["Process"]:
         """One-shot processes that run after the service is healthy (model pulls)."""

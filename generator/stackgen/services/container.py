@@ -4,7 +4,7 @@ targets as the built-in kinds are, and on NixOS through virtualisation.oci-conta
 from __future__ import annotations
 
 from ..spec import checks as ck
-from .generic import Generic, health_command, volumes
+from .generic import Generic, volumes
 
 
 class Container(Generic):
@@ -30,7 +30,7 @@ class Container(Generic):
 
         env, secrets = connection(spec, svc, peer, host_network)
         return base(
-            svc, self, container_health(svc, self),
+            svc, self, self.container_health(svc),
             volumes=tuple((f"{svc.name}-{vol}", path) for vol, path in svc.options["volumes"]),
             env={**svc.options["env"], **env},
             secrets=secrets,
@@ -38,15 +38,6 @@ class Container(Generic):
             depends_on=tuple(svc.options["uses"]),
             host_network=host_network,
         )  # fmt: skip
-
-
-def container_health(svc, kind):
-    from ..containers import Health
-
-    probe = svc.options["health"]
-    if probe is None:
-        return None
-    return Health(health_command(probe, kind.inner_port(svc)), probe=probe + (kind.inner_port(svc),) if probe[0] != "command" else None)
 
 
 Container.fields = {**Generic.common_fields, "volumes": volumes}

@@ -83,6 +83,11 @@ class Generic(Kind):
     def inner_port(self, svc) -> int | None:
         return svc.options["container_port"] or svc.port
 
+    def health(self, svc):
+        from .health import from_spec
+
+        return from_spec(svc.options["health"])
+
     def url(self, svc, at: Endpoint) -> str | None:
         return f"http://{at.authority}" if at.port else None
 
@@ -90,26 +95,3 @@ class Generic(Kind):
         probe = values.get("health")
         if probe and probe[0] in ("http", "tcp") and not (values.get("port") or values.get("container_port")):
             c.error(path + ("health",), f"services.{name}.health.{probe[0]} needs a port to check", f"set services.{name}.port")
-
-
-def health_command(probe: tuple, port: int | None) -> str:
-    """The probe as a command run by /bin/sh inside the container: wget (busybox has it) or curl
-    for http, nc or bash's /dev/tcp for tcp, the given words for command."""
-    kind, arg = probe
-    if kind == "http":
-        url = shlex.quote(f"http://127.0.0.1:{port}{arg}")
-        return f"wget -q -O /dev/null {url} || curl --globoff -fsS -o /dev/null {url}"
-    if kind == "tcp":
-        return f"nc -z 127.0.0.1 {port} || bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port}'"
-    return shlex.join(arg)
-
-
-def native_health_command(probe: tuple, at: Endpoint) -> str:
-    """The probe as a shell command on the service's own machine (the processes target), at the
-    address a local client uses: curl for http, bash's /dev/tcp for tcp, the words for command."""
-    kind, arg = probe
-    if kind == "http":
-        return f"curl --globoff -fsS -o /dev/null --max-time 4 {shlex.quote(f'http://{at.authority}{arg}')}"
-    if kind == "tcp":
-        return f"exec 3<>/dev/tcp/{shlex.quote(at.host)}/{at.port}"
-    return shlex.join(arg)

@@ -55,7 +55,7 @@ class LlamaCpp(Kind):
         return flags
 
     def container(self, spec, svc, peer):
-        from ..containers import Health, base, mirror_env
+        from ..containers import base, mirror_env
 
         model = svc.options["model"]
         args = ["--model", model, "--host", "0.0.0.0", "--port", "8080", "--ctx-size", str(svc.options["context"])]
@@ -65,16 +65,16 @@ class LlamaCpp(Kind):
         model_dir = model.rsplit("/", 1)[0] or "/"
         return base(
             svc, self,
-            Health("curl --globoff -fsS http://127.0.0.1:8080/health >/dev/null", start_period="300s"),
+            self.container_health(svc),
             binds=((model_dir, model_dir),),
             env=mirror_env(spec, hf=True),
             command=tuple(args),
         )  # fmt: skip
 
-    def process_probe(self, spec, svc):
-        from ..procplan import http_probe, native_url
+    def health(self, svc):
+        from .health import Check
 
-        return http_probe(native_url(svc, "/health"), failure_threshold=300)  # 503 while the model loads
+        return Check(http="/health", image_client="curl", startup=300)  # 503 while the model loads
 
     def process(self, spec, svc):
         from ..containers import mirror_env

@@ -31,9 +31,9 @@ class Ollama(Kind):
         return {"OLLAMA_BASE_URL": f"http://{at.authority}", "OLLAMA_HOST": at.authority}
 
     def container(self, spec, svc, peer):
-        from ..containers import Health, base
+        from ..containers import base
 
-        return base(svc, self, Health("ollama list >/dev/null", start_period="60s"), env={"OLLAMA_HOST": "0.0.0.0:11434"})
+        return base(svc, self, self.container_health(svc), env={"OLLAMA_HOST": "0.0.0.0:11434"})
 
     def job_names(self, svc) -> list[str]:
         return [f"{svc.name}-models"] if svc.options["models"] else []
@@ -75,10 +75,11 @@ class Ollama(Kind):
         """The NixOS target's package choice (nixos.nix.j2): CUDA with a GPU."""
         return ("pkgs.ollama-cuda",) if svc.gpu else ("pkgs.ollama-cpu",) if spec.gpu.nvidia else ("pkgs.ollama",)
 
-    def process_probe(self, spec, svc):
-        from ..procplan import http_probe, native_url
+    def health(self, svc):
+        from .health import Check
 
-        return http_probe(native_url(svc, "/api/version"))
+        # The image has no HTTP client: its own CLI asks the API (GET /api/tags)
+        return Check(http="/api/version", image_client="ollama list >/dev/null", startup=60)
 
     def process(self, spec, svc):
         from ..procplan import Process, state

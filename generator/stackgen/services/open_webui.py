@@ -29,14 +29,15 @@ class OpenWebui(Kind):
         return IMAGE
 
     def container(self, spec, svc, peer, host_network: bool = False):
-        from ..containers import Health, base, mirror_env, secret, with_environment_file
+        from ..containers import base, mirror_env, secret, with_environment_file
+        from .wiring import native_endpoint
 
         env = dict(TELEMETRY_OFF)  # the image sets these too; a replacement `image:` may not
         depends = []
-        url = "http://127.0.0.1:8080"
+        health = self.container_health(svc)
         if host_network:  # listen where the published port would have been
             env.update(HOST=_address(svc.host), PORT=str(svc.port))
-            url = svc.local_url
+            health = self.container_health(svc, native_endpoint(svc).host, svc.port)
         ollama = spec.first("ollama")
         if ollama is not None:
             env["OLLAMA_BASE_URL"] = ollama.local_url if host_network else f"http://{peer(ollama.name)}:11434"
@@ -53,7 +54,7 @@ class OpenWebui(Kind):
         key = secret(svc, "secret_key_file")
         return base(
             svc, self,
-            Health(f"curl --globoff -fsS {url}/health >/dev/null", start_period="120s"),
+            health,
             secrets=(key,) if key else (),
             command=with_environment_file(key, COMMAND),
             env=env,
@@ -61,10 +62,11 @@ class OpenWebui(Kind):
             host_network=host_network,
         )  # fmt: skip
 
-    def process_probe(self, spec, svc):
-        from ..procplan import http_probe, native_url
+    def health(self, svc):
+        from .health import Check
 
-        return http_probe(native_url(svc, "/health"), failure_threshold=300)
+        # a first start downloads its embedding model (minutes, through the HF mirror)
+        return Check(http="/health", image_client="curl", startup=300)
 
     def process(self, spec, svc):
         """open-webui serve, its data (and generated secret key) in the state folder, pointed at

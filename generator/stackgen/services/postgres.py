@@ -9,6 +9,7 @@ from typing import Any
 
 from ..spec import checks as ck
 from ..errors import shown
+from ..escape import sh_quote
 from ..spec.checks import INVALID, Collector, dotted
 from ..spec.model import POSTGRES_EXTENSION_SQL, POSTGRES_PRELOAD, POSTGRES_VERSIONS
 from .base import Endpoint, Kind
@@ -155,11 +156,14 @@ class Postgres(Kind):
     def process(self, spec, svc):
         return _process(spec, svc)
 
-    def process_probe(self, spec, svc):
-        return _process_probe(svc)
+    def health(self, svc):
+        from .health import Check
+
+        # pg_isready (the server's own client) connects without authenticating
+        return Check(command=lambda place: f"pg_isready -q -h {sh_quote(place.at.host)} -p {place.at.port} -U postgres")
 
     def container(self, spec, svc, peer):
-        from ..containers import Health, base, secret, secret_path
+        from ..containers import base, secret, secret_path
 
         version = svc.options["version"]
         databases = list(svc.options["databases"])
@@ -174,7 +178,7 @@ class Postgres(Kind):
             env["POSTGRES_HOST_AUTH_METHOD"] = "trust"
         return base(
             svc, self,
-            Health("pg_isready -q -h 127.0.0.1 -p 5432 -U postgres"),
+            self.container_health(svc),
             data=data_dir(version, svc.image or self.default_image(svc)),
             secrets=(pw,) if pw else (),
             env=env,
@@ -302,13 +306,6 @@ def process_package(svc) -> str:
     return f"({pkg}.withPackages (ps: [ {' '.join('ps.' + e for e in exts)} ]))"
 
 
-def _process_probe(svc):
-    from ..procplan import Probe, words
-    from .wiring import native_endpoint
-
-    return Probe(f"pg_isready -q {words('-h', native_endpoint(svc).host, '-p', svc.port)}")
-
-
 def _process(spec, svc):
     """The cluster under the instance's state folder, initialized once by postgres.sh; stopped
     with SIGINT (PostgreSQL's fast shutdown: clients cut off, data flushed)."""
@@ -319,7 +316,7 @@ def _process(spec, svc):
     return Process(
         name=svc.name,
         command=f"exec bash {script('postgres.sh')} {state(svc)} {words(svc.host, svc.port)} {init} {words(svc.options['password_file'] or '')} {words(*args)}".rstrip(),
-        probe=_process_probe(svc),
+        probe=KIND.process_probe(spec, svc),
         shutdown_signal=2,
         packages=(process_package(svc),),
     )

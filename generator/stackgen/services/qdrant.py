@@ -121,25 +121,24 @@ class Qdrant(Kind):
         return {"QDRANT_URL": self.url(svc, at)}
 
     def container(self, spec, svc, peer):
-        from ..containers import Health, base, secret, with_environment_file
+        from ..containers import base, secret, with_environment_file
 
-        # The image has neither curl nor wget; bash's /dev/tcp asks /readyz (open without the API key).
-        readyz = "bash -c 'exec 3<>/dev/tcp/127.0.0.1/6333 && printf \"GET /readyz HTTP/1.0\\r\\n\\r\\n\" >&3 && grep -q \" 200 \" <&3'"
         # api_key_file is an environment file (QDRANT__SERVICE__API_KEY=..., as on NixOS)
         key = secret(svc, "api_key_file")
         return base(
             svc, self,
-            Health(readyz),
+            self.container_health(svc),
             extra_ports=((svc.host, svc.options["grpc_port"], 6334),),
             secrets=(key,) if key else (),
             env={env_name(path): env_value(value) for path, value in settings(svc).items()},
             command=with_environment_file(key, COMMAND),
         )  # fmt: skip
 
-    def process_probe(self, spec, svc):
-        from ..procplan import http_probe, native_url
+    def health(self, svc):
+        from .health import Check
 
-        return http_probe(native_url(svc, "/readyz"))
+        # /readyz is open without the API key; the image has neither curl nor wget: bash's /dev/tcp asks
+        return Check(http="/readyz", image_client="bash")
 
     def process(self, spec, svc):
         """qdrant configured by QDRANT__* variables (as the containers), storage and snapshots in

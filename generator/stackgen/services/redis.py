@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..escape import sh_quote
 from ..spec import checks as ck
 from .base import Endpoint, Kind
 
@@ -55,13 +56,12 @@ class Redis(Kind):
         return {"REDIS_URL": self.url(svc, at)}
 
     def container(self, spec, svc, peer):
-        from ..containers import Health, base, secret, secret_path
+        from ..containers import base, secret, secret_path
 
         pw = secret(svc, "password_file")
         # Other containers reach it over the stack's network, not loopback; what the host sees is
         # decided by the published port (127.0.0.1 unless the spec exposes it, and then with a password).
         server = ["redis-server", *server_args(svc), "--protected-mode", "no"]
-        ping = "redis-cli -p 6379 ping | grep -q PONG"
         if pw:
             path = secret_path(pw[0])
             # redis-server has no password-file option, and a password given as an argument shows
@@ -76,19 +76,20 @@ class Redis(Kind):
                 f" && {{ chown redis {conf} 2>/dev/null || true; }}"
                 f" && exec docker-entrypoint.sh {server[0]} {conf} " + " ".join(server[1:]),
             )
-            ping = f'REDISCLI_AUTH="$(cat {path})" {ping}'
         else:
             command = tuple(server)
-        return base(svc, self, Health(ping), secrets=(pw,) if pw else (), command=command)
+        return base(svc, self, self.container_health(svc), secrets=(pw,) if pw else (), command=command)
 
-    def process_probe(self, spec, svc):
-        from ..procplan import Probe, words
-        from .wiring import native_endpoint
+    def health(self, svc):
+        from .health import Check
 
-        ping = f"redis-cli {words('-h', native_endpoint(svc).host, '-p', svc.port)} ping | grep -q PONG"
-        if svc.options["password_file"]:
-            ping = f'REDISCLI_AUTH="$(cat {words(svc.options["password_file"])})" {ping}'
-        return Probe(ping)
+        def ping(place) -> str:
+            command = f"redis-cli -h {sh_quote(place.at.host)} -p {place.at.port} ping | grep -q PONG"
+            if svc.options["password_file"]:  # in the environment of redis-cli only, never on its argv
+                command = f'REDISCLI_AUTH="$(cat {place.secret("password_file")})" {command}'
+            return command
+
+        return Check(command=ping)
 
     def process(self, spec, svc):
         """redis-server with its data (RDB, AOF) in the state folder. A password goes into a

@@ -208,7 +208,7 @@ in
             exec = "sh -c \"umask 077 && printf 'requirepass \\\"%%s\\\"\\\\n' \\\"\$\$(sed 's/[\\\\\\\\\\\"]/\\\\\\\\&/g' /run/secrets/redis-password)\\\" >/tmp/stackgen-redis.conf && { chown redis /tmp/stackgen-redis.conf 2>/dev/null || true; } && exec docker-entrypoint.sh redis-server /tmp/stackgen-redis.conf --appendonly yes --maxmemory 512mb --protected-mode no\"";
             extraConfig = {
               Container = {
-                HealthCmd = "REDISCLI_AUTH=\"\$\$(cat /run/secrets/redis-password)\" redis-cli -p 6379 ping | grep -q PONG";
+                HealthCmd = "REDISCLI_AUTH=\"\$\$(cat /run/secrets/redis-password)\" redis-cli -h 127.0.0.1 -p 6379 ping | grep -q PONG";
               };
             };
           })
@@ -216,7 +216,7 @@ in
             exec = "redis-server --appendonly yes --maxmemory 512mb --protected-mode no";
             extraConfig = {
               Container = {
-                HealthCmd = "redis-cli -p 6379 ping | grep -q PONG";
+                HealthCmd = "redis-cli -h 127.0.0.1 -p 6379 ping | grep -q PONG";
               };
             };
           })
@@ -286,7 +286,7 @@ in
                 HealthInterval = "10s";
                 HealthTimeout = "5s";
                 HealthRetries = "5";
-                HealthStartPeriod = "120s";
+                HealthStartPeriod = "300s";
                 Notify = "healthy";
               };
               Service = {

@@ -197,7 +197,7 @@ in
             exec = "sh -c \"umask 077 && printf 'requirepass \\\"%%s\\\"\\\\n' \\\"\$\$(sed 's/[\\\\\\\\\\\"]/\\\\\\\\&/g' /run/secrets/redis-password)\\\" >/tmp/stackgen-redis.conf && { chown redis /tmp/stackgen-redis.conf 2>/dev/null || true; } && exec docker-entrypoint.sh redis-server /tmp/stackgen-redis.conf --appendonly yes --protected-mode no\"";
             extraConfig = {
               Container = {
-                HealthCmd = "REDISCLI_AUTH=\"\$\$(cat /run/secrets/redis-password)\" redis-cli -p 6379 ping | grep -q PONG";
+                HealthCmd = "REDISCLI_AUTH=\"\$\$(cat /run/secrets/redis-password)\" redis-cli -h 127.0.0.1 -p 6379 ping | grep -q PONG";
               };
             };
           })
@@ -205,7 +205,7 @@ in
             exec = "redis-server --appendonly yes --protected-mode no";
             extraConfig = {
               Container = {
-                HealthCmd = "redis-cli -p 6379 ping | grep -q PONG";
+                HealthCmd = "redis-cli -h 127.0.0.1 -p 6379 ping | grep -q PONG";
               };
             };
           })

@@ -113,7 +113,7 @@ in
                 HealthInterval = "10s";
                 HealthTimeout = "5s";
                 HealthRetries = "5";
-                HealthStartPeriod = "120s";
+                HealthStartPeriod = "300s";
                 Notify = "healthy";
               };
               Service = {
