@@ -61,6 +61,7 @@ def module(
     everyone = place.peers if place else spec.services
     # Open WebUI's Ollama: the one on its own machine, else the stack's first one
     ollama = spec.first("ollama") or next((s for s in everyone.values() if s.kind == "ollama"), None)
+    app_units = apps(spec, everyone)
     text = tpl(
         "nixos/nixos.nix.j2",
         spec=spec,
@@ -86,7 +87,8 @@ def module(
         redis=redis_servers(spec),
         fetch=fetch,
         llama_units=llama_units(spec),
-        apps=apps(spec, everyone),
+        apps=app_units,
+        app_waits=any(a["wait_before"] or a["wait_after"] for a in app_units),
         oci=oci_containers(spec, everyone),
         qdrant_settings=qdrant.nixos_settings(spec.first("qdrant")) if spec.has("qdrant") else None,
     )
@@ -276,6 +278,7 @@ def apps(spec: Spec, everyone: dict[str, Service]) -> list[dict]:
     its absolute path is looked up in the system profile through env(1)). `everyone`: the
     services it may use, by name (on a fleet, also those of the other hosts: no unit to wait for)."""
     from .escape import systemd_percent, systemd_words
+    from .services.health import unit_waits, wait_script, wait_seconds
     from .services.wiring import native_endpoint, variables
 
     out = []
@@ -288,6 +291,7 @@ def apps(spec: Spec, everyone: dict[str, Service]) -> list[dict]:
         env = {k: systemd_percent(v) for k, v in svc.options["env"].items()}
         env.update({k: v if v.startswith("%d/") else systemd_percent(v) for k, v in conn.items()})
         units = [u for dep in used if dep.name in spec.services for u in unit_of(spec, dep)]
+        before, after = unit_waits(svc, [dep for dep in used if dep.name in spec.services])
         command = list(svc.options["command"])
         service = {
             "description": f"{svc.name} of {spec.name}",
@@ -303,9 +307,18 @@ def apps(spec: Spec, everyone: dict[str, Service]) -> list[dict]:
                 "WorkingDirectory": f"/var/lib/{unit}",
                 **HARDENING,
                 **({"LoadCredential": creds} if creds else {}),
+                # the waits below, and a margin for the program's own start
+                **({"TimeoutStartSec": wait_seconds(before + after) + 90} if before or after else {}),
             },
         }
-        out.append({"unit": unit, "service": service, "args": systemd_words(command), "absolute": command[0].startswith("/")})
+        out.append({
+            "unit": unit,
+            "service": service,
+            "args": systemd_words(command),
+            "absolute": command[0].startswith("/"),
+            "wait_before": wait_script(before) if before else None,
+            "wait_after": wait_script(after) if after else None,
+        })  # fmt: skip
     return out
 
 
@@ -354,5 +367,5 @@ def oci_containers(spec: Spec, everyone: dict[str, Service]) -> list[dict]:
         if extra:
             opts["extraOptions"] = extra
         units = [u for dep in used if dep.kind != "container" and dep.name in spec.services for u in unit_of(spec, dep)]
-        out.append({"name": f"{spec.name}-{svc.name}", "options": opts, "units": units})
+        out.append({"name": f"{spec.name}-{svc.name}", "options": opts, "units": units, "healthy": health is not None})
     return out

@@ -151,6 +151,8 @@ def test_user_unit_carries_hostile_values_exactly(args, values, secret, absolute
     text = units["hm-api"]
     assert f"ExecStart={STUB_STORE}coreutils/bin/env " in text or absolute
     text = text.replace(f"{STUB_STORE}coreutils/bin/env", shutil.which("env"))  # a real env(1) for verify
+    assert f"ExecStartPre={STUB_STORE}hm-api-wait\n" in text  # it waits for Ollama to answer first
+    text = text.replace(f"{STUB_STORE}hm-api-wait", shutil.which("true"))  # (the script: tests/unit/test_health.py)
     # the units it requires, as stand-ins, so that systemd loads the whole transaction
     deps = {n: "[Service]\nExecStart=/bin/true\n" for n in ("ollama", "podman-hm-postgres", "podman-hm-redis")}
     parsed = parsed_units({"hm-api": text, **deps}, {}, systemd_tools)["hm-api"]
@@ -160,5 +162,6 @@ def test_user_unit_carries_hostile_values_exactly(args, values, secret, absolute
     assert {k: got[k] for k in CONNECTION} == CONNECTION
     # the dump shows the words as stored; at exec time systemd turns each `$$` into `$`
     # (every `$` is doubled, so none expands a variable)
-    words = [w.replace("$$", "$") for w in command_line(parsed)]
+    assert command_line(parsed, 0) == [shutil.which("true")]  # ExecStartPre=, the wait
+    words = [w.replace("$$", "$") for w in command_line(parsed, 1)]
     assert words == ([program] if absolute else [shutil.which("env"), program]) + args

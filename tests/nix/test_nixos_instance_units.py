@@ -82,6 +82,8 @@ def test_instance_units_carry_hostile_values_exactly(model, host, password, args
     wanted = ["llama-cpp-small", "sinks-api", "podman-sinks-tool"]
     # the stub store's programs do not exist: true(1) stands in for them (verify checks ExecStart=)
     texts = {n: STUB_BIN.sub(lambda m: str(Path(shutil.which("true")).parent) + "/", units[n]["text"]) for n in wanted}
+    assert "ExecStartPre=/nix/store/00000000000000000000000000000000-sinks-api-wait\n" in units["sinks-api"]["text"]  # waits for `small`
+    texts = {n: re.sub(r"/nix/store/0{32}-sinks-api-wait\b", shutil.which("true"), t) for n, t in texts.items()}
     texts = {n: re.sub(r"/bin/(llama-server|env)\b", "/bin/true", t) for n, t in texts.items()}
     parsed = parsed_units(texts, {n: units[n]["script"] for n in wanted}, systemd_tools)
 
@@ -92,7 +94,8 @@ def test_instance_units_carry_hostile_values_exactly(model, host, password, args
 
     # the app: its command, its env, the connection variables, the secret as a credential path
     api = parsed["sinks-api"]
-    assert [w.replace("$$", "$") for w in command_line(api)][1:] == args
+    assert command_line(api, 0) == [shutil.which("true")]  # ExecStartPre=, the wait (its script: tests/unit/test_health.py)
+    assert [w.replace("$$", "$") for w in command_line(api, 1)][1:] == args
     got = dict(line.split("=", 1) for line in api["Environment"])
     assert {k: got[k] for k in env} == env
     small = spec.services["small"]
@@ -105,6 +108,7 @@ def test_instance_units_carry_hostile_values_exactly(model, host, password, args
 
     # the container: systemd runs nixpkgs' script; bash hands podman every value as one word
     assert parsed["podman-sinks-tool"]["Type"] == ["notify"]
+    assert parsed["podman-sinks-tool"]["Delegate"] == ["yes"]  # nixpkgs' setting for --sdnotify=healthy
     where = tmp_path_factory.mktemp("podman")
     (where / "podman").write_text(FAKE_PODMAN)
     (where / "podman").chmod(0o755)
@@ -123,6 +127,7 @@ def test_instance_units_carry_hostile_values_exactly(model, host, password, args
     assert {k: v for k, v in (p.split("=", 1) for p in pairs) if k in env} == env
     assert "SMALL_URL=" + got["SMALL_URL"] in pairs  # on the host's network, at the server's address
     assert "--network=host" in argv[:image]
+    assert "--sdnotify=healthy" in argv[:image]  # started (for the units after it) once healthy
     health = next(a for a in argv[:image] if a.startswith("--health-cmd="))
     run = subprocess.run(["sh", "-c", 'eval "set -- $1"; printf "%s\\0" "$@"', "-", health.removeprefix("--health-cmd=")], capture_output=True, check=True)
     assert run.stdout.decode().split("\0")[:-1] == probe  # podman runs it with /bin/sh -c

@@ -130,11 +130,12 @@ def parse_dump(text: str, units: dict[str, str]) -> dict[str, dict[str, list[str
     return out
 
 
-def command_line(parsed: dict[str, list[str]]) -> list[str]:
-    """ExecStart= as systemd parsed it: its dump quotes each argument as a shell word
+def command_line(parsed: dict[str, list[str]], index: int = 0) -> list[str]:
+    """ExecStart= (the unit's `index`th command, in the order systemd runs them: ExecStartPre=
+    first) as systemd parsed it: its dump quotes each argument as a shell word
     (shell_maybe_quote), so bash splits it back."""
     script = 'eval "set -- $1"; printf "%s\\0" "$@"'
-    out = subprocess.run(["bash", "--norc", "--noprofile", "-c", script, "-", parsed["Command Line"][0]], capture_output=True, check=True)
+    out = subprocess.run(["bash", "--norc", "--noprofile", "-c", script, "-", parsed["Command Line"][index]], capture_output=True, check=True)
     return out.stdout.decode().split("\0")[:-1]
 
 

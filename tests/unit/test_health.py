@@ -142,3 +142,50 @@ def test_every_built_in_kind_describes_its_health_once():
     for name, kind in KINDS.items():
         module = inspect.getsource(inspect.getmodule(type(kind)))
         assert "def process_probe" not in module and "Health(" not in module, name
+
+
+# --- the waits of the NixOS and home-manager units (ExecStartPre=/ExecStartPost=) ------------
+
+
+def run_wait(script: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """As writeShellScript's bash runs it, with curl on PATH (the module's waitPath)."""
+    return subprocess.run(["bash", "--norc", "--noprofile", "-c", script], env={"PATH": os.environ["PATH"]}, capture_output=True, text=True, timeout=timeout)
+
+
+def test_the_wait_returns_once_every_service_answers():
+    from stackgen.procplan import Probe
+    from stackgen.services.health import wait_script
+
+    state = {"ready": False}
+
+    def health(h):
+        h.reply(200 if state["ready"] else 503, "x\n")
+
+    with serve({"GET /health": health}) as server:
+        http = on_host(Check(http="/health"), Endpoint("127.0.0.1", server.port), NO_SECRET)
+        tcp = on_host(Check(tcp=True), Endpoint("127.0.0.1", server.port), NO_SECRET)
+        script = wait_script([("tcp-one", tcp), ("llama", Probe(http.command, period=1, failure_threshold=20))])
+        import threading
+
+        timer = threading.Timer(2.5, lambda: state.update(ready=True))  # the model loads
+        start = time.monotonic()
+        timer.start()
+        got = run_wait(script)
+        took = time.monotonic() - start
+    assert got.returncode == 0, got.stderr
+    assert 2.5 <= took < 15
+
+
+def test_the_wait_gives_up_after_its_budget_naming_the_service():
+    from stackgen.procplan import Probe
+    from stackgen.services.health import wait_script, wait_seconds
+
+    with serve(ROUTES) as server:
+        stuck = on_host(Check(http="/loading"), Endpoint("127.0.0.1", server.port), NO_SECRET)
+        waits = [("it's $(id) `x`", Probe(stuck.command, period=1, failure_threshold=3))]
+        start = time.monotonic()
+        got = run_wait(wait_script(waits))
+        took = time.monotonic() - start
+    assert got.returncode == 1
+    assert got.stderr == "it's $(id) `x` did not become healthy within 3 s\n"  # the name as text, never run
+    assert 2 <= took < 10 and wait_seconds(waits) == 3  # bash's SECONDS counts whole seconds

@@ -104,3 +104,51 @@ def from_spec(probe: tuple | None) -> Check | None:
     if kind == "tcp":
         return Check(tcp=True)
     return Check(command=lambda place, words=tuple(arg): shlex.join(words))
+
+
+def wait_script(waits: list[tuple[str, "Probe"]]) -> str:
+    """A bash script that waits until each probe passes, in order, giving each its budget (a
+    systemd ExecStartPre=/ExecStartPost=: the unit counts as started, and the units ordered
+    after it start, only once they pass); it exits 1 naming the service that did not answer.
+    Each probe runs in a subshell (a TCP probe's `exec` redirection stays there)."""
+    lines = ["set -u"]
+    for name, probe in waits:
+        budget = probe.failure_threshold * probe.period
+        lines += [
+            f"deadline=$((SECONDS + {budget}))",
+            f"until ( {probe.command} ) >/dev/null 2>&1; do",
+            f'  if [ "$SECONDS" -ge "$deadline" ]; then echo {sh_quote(f"{name} did not become healthy within {budget} s")} >&2; exit 1; fi',
+            f"  sleep {probe.period}",
+            "done",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def wait_seconds(waits: list[tuple[str, "Probe"]]) -> int:
+    """The longest the waits of `wait_script` take."""
+    return sum(probe.failure_threshold * probe.period for _, probe in waits)
+
+
+def unit_waits(svc, used: list) -> tuple[list[tuple[str, "Probe"]], list[tuple[str, "Probe"]]]:
+    """The waits of a native unit that runs `svc` (an `app` on NixOS or home-manager), whose
+    `uses:` are the services `used` with units on the same machine:
+      before  the used services checked over HTTP or TCP, at their addresses here: nixpkgs'
+              Ollama, llama.cpp, Qdrant and Open WebUI units count as started once the process
+              runs, not once it answers (PostgreSQL and Redis are Type=notify: ready when they
+              report it; their checks read secrets the app's unit does not hold);
+      after   the app's own `health:`, so that the units ordered after it wait for it.
+    """
+    from . import KINDS
+    from .wiring import native_endpoint
+
+    def no_secret(option: str) -> str:
+        raise AssertionError(f"an HTTP, TCP or app check reads no secret ({option})")
+
+    before = []
+    for dep in used:
+        check = KINDS[dep.kind].health(dep)
+        if check is not None and (check.http is not None or check.tcp) and dep.port is not None:
+            before.append((dep.name, on_host(check, native_endpoint(dep), no_secret)))
+    own = KINDS[svc.kind].health(svc)
+    after = [(svc.name, on_host(own, native_endpoint(svc), no_secret))] if own is not None else []
+    return before, after

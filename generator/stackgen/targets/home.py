@@ -75,6 +75,7 @@ def render(spec: Spec, tpl: "Templates") -> dict[str, str]:
     ollama = spec.first("ollama")
     imports = ["ollama-models.nix"] if ollama is not None and ollama.models else []
     entries = [container(spec, unset, variants) for unset, variants in _plans(spec) if not _native(spec, unset.name)]
+    apps = user_services(spec)
     files = {
         "nix/home.nix": tpl(
             "home/home.nix.j2",
@@ -87,7 +88,8 @@ def render(spec: Spec, tpl: "Templates") -> dict[str, str]:
             volumes=[v for c in entries for v in c["volumes"]],
             postgres_init=next((c["init"] for c in entries if c["init"]), None),
             secrets_mounted=any(c["secrets"] for c in entries),
-            apps=user_services(spec),
+            apps=apps,
+            app_waits=any(a["wait_before"] or a["wait_after"] for a in apps),
         )
     }
     files.update(copy_modules("home", imports))
@@ -234,6 +236,7 @@ def user_services(spec: Spec) -> list[dict[str, Any]]:
     in Nix, for these and the `stackgen.*` secret paths only Nix knows). A secret is the path
     its option names, set only when the option is set."""
     from ..escape import systemd_specifiers, systemd_words
+    from ..services.health import unit_waits, wait_script, wait_seconds
     from ..services.wiring import native_endpoint, variables
 
     out = []
@@ -246,6 +249,7 @@ def user_services(spec: Spec) -> list[dict[str, Any]]:
         secrets = {var: value.option for var, value in conn.items() if isinstance(value, OptionFile)}
         env = {**svc.options["env"], **{k: v for k, v in conn.items() if k not in secrets}}
         units = [systemd_specifiers(_unit(spec, n)) for n in svc.options["uses"]]
+        before, after = unit_waits(svc, [spec.services[n] for n in svc.options["uses"]])
         command = list(svc.options["command"])
         out.append({
             "unit": f"{spec.name}-{svc.name}",
@@ -255,6 +259,9 @@ def user_services(spec: Spec) -> list[dict[str, Any]]:
             "secrets": secrets,
             "args": systemd_words(command),
             "absolute": command[0].startswith("/"),
+            "wait_before": wait_script(before) if before else None,
+            "wait_after": wait_script(after) if after else None,
+            "timeout": wait_seconds(before + after) + 90,  # the waits, and a margin for its own start
         })  # fmt: skip
     return out
 

@@ -85,6 +85,12 @@ in
         dependsOn = opt (types.listOf types.str) [ ];
         extraOptions = opt (types.listOf types.str) [ ];
         devices = opt (types.listOf types.str) [ ];
+        # nixpkgs sets `podman = mkIf (backend == "podman") { }` in the submodule's config; an
+        # assertion refuses a non-null `podman` with the docker backend (mirrored below)
+        podman = opt (types.nullOr (types.submodule {
+          options.sdnotify = opt (types.enum [ "conmon" "healthy" "container" ]) "conmon";
+          options.user = opt types.str "root";
+        })) null;
       };
     })) { };
 
@@ -175,6 +181,11 @@ in
     ++ lib.mapAttrsToList (name: server: {
       assertion = !(server.requirePass != null && server.requirePassFile != null);
       message = "services.redis.servers.${name}: set only one of requirePass and requirePassFile";
-    }) config.services.redis.servers;
+    }) config.services.redis.servers
+    # oci-containers.nix (035a24e7): podman settings only with the podman backend
+    ++ lib.mapAttrsToList (name: c: {
+      assertion = config.virtualisation.oci-containers.backend == "docker" -> c.podman == null;
+      message = "virtualisation.oci-containers.containers.${name}: Cannot set `podman` option if backend is `docker`.";
+    }) config.virtualisation.oci-containers.containers;
   };
 }

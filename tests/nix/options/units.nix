@@ -65,10 +65,13 @@ let
   # mkService for the podman backend, with the options the rendered module sets: the `script`
   # that runs `podman run` (each value through escapeShellArg, the image as it is) and the
   # serviceConfig it sets; the rendered module's own settings for the unit merge in.
+  # the submodule's podman settings: null (the docker backend, or as nixpkgs' config leaves them
+  # for podman: { } with its defaults)
+  sdnotify = c: if c ? podman && c.podman != null then c.podman.sdnotify else "conmon";
   ociUnits = lib.mapAttrs' (name: c: lib.nameValuePair "podman-${name}" {
     script = lib.concatStringsSep " \\\n  " (
       [ "exec podman " "run" "--name=${name}" "--log-driver=journald" "--cidfile=/run/${name}/ctr-id"
-        "--cgroups=enabled" "--sdnotify=conmon" "-d" "--replace" ]
+        "--cgroups=enabled" "--sdnotify=${sdnotify c}" "-d" "--replace" ]
       ++ lib.mapAttrsToList (k: v: "-e ${lib.escapeShellArg k}=${lib.escapeShellArg v}") c.environment
       ++ map (p: "-p ${lib.escapeShellArg p}") c.ports
       ++ map (v: "-v ${lib.escapeShellArg v}") c.volumes
@@ -86,6 +89,8 @@ let
       Type = "notify";
       NotifyAccess = "all";
       User = "root";
+    } // lib.optionalAttrs (sdnotify c == "healthy") {
+      Delegate = true;
       RuntimeDirectory = name;
     };
   }) (cfg.virtualisation.oci-containers.containers or { });

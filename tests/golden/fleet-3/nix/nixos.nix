@@ -17,6 +17,8 @@ let
   # NixOS writes serviceConfig values into the unit as they are, where systemd expands `%`
   # specifiers (LoadCredential=, EnvironmentFile=): doubled, they stay literal.
   unitText = lib.replaceStrings [ "%" ] [ "%%" ];
+  # What the apps' health waits run: bash (writeShellScript), curl, coreutils, then the unit's PATH.
+  waitPath = "export PATH=${pkgs.curl}/bin:${pkgs.coreutils}/bin:$PATH\n";
 in
 {
   imports = [
@@ -353,11 +355,16 @@ in
             "redis-password:/run/secrets/redis-password"
             "qdrant-api-key:/run/secrets/qdrant.env"
           ];
+          TimeoutStartSec = 1590;
         };
       }
       {
         # Not an absolute path: env(1) finds the program in the system profile (PATH from `path`).
         serviceConfig.ExecStart = "${pkgs.coreutils}/bin/env " + "uv run uvicorn aidb.main:app --host 10.0.0.13 --port 8091";
+        # Starts once the services it uses answer (their units count as started before that).
+        serviceConfig.ExecStartPre = "${pkgs.writeShellScript "ai-fleet-aidb-wait" (waitPath + "set -u\ndeadline=\$((SECONDS + 300))\nuntil ( curl --globoff -fsS -o /dev/null --max-time 4 http://127.0.0.1:6333/readyz ) >/dev/null 2>&1; do\n  if [ \"\$SECONDS\" -ge \"\$deadline\" ]; then echo 'qdrant did not become healthy within 300 s' >&2; exit 1; fi\n  sleep 2\ndone\ndeadline=\$((SECONDS + 300))\nuntil ( curl --globoff -fsS -o /dev/null --max-time 4 http://127.0.0.1:11434/api/version ) >/dev/null 2>&1; do\n  if [ \"\$SECONDS\" -ge \"\$deadline\" ]; then echo 'ollama did not become healthy within 300 s' >&2; exit 1; fi\n  sleep 2\ndone\ndeadline=\$((SECONDS + 600))\nuntil ( curl --globoff -fsS -o /dev/null --max-time 4 http://127.0.0.1:8081/health ) >/dev/null 2>&1; do\n  if [ \"\$SECONDS\" -ge \"\$deadline\" ]; then echo 'coder did not become healthy within 600 s' >&2; exit 1; fi\n  sleep 2\ndone\n")}";
+        # Counts as started once its health check passes: the units after it wait for that.
+        serviceConfig.ExecStartPost = "${pkgs.writeShellScript "ai-fleet-aidb-healthy" (waitPath + "set -u\ndeadline=\$((SECONDS + 300))\nuntil ( curl --globoff -fsS -o /dev/null --max-time 4 http://127.0.0.1:8091/health ) >/dev/null 2>&1; do\n  if [ \"\$SECONDS\" -ge \"\$deadline\" ]; then echo 'aidb did not become healthy within 300 s' >&2; exit 1; fi\n  sleep 2\ndone\n")}";
       }
     ];
   };

@@ -21,6 +21,8 @@ let
   envWord =
     name: value:
     "\"" + lib.replaceStrings [ "\\" "\"" "%" "\n" "\r" "\t" ] [ "\\\\" "\\\"" "%%" "\\n" "\\r" "\\t" ] "${name}=${value}" + "\"";
+  # What the apps' health waits run: bash (writeShellScript), curl, coreutils, then the unit's PATH.
+  waitPath = "export PATH=${pkgs.curl}/bin:${pkgs.coreutils}/bin:$PATH\n";
   # Run once by the postgres image on an empty data volume.
   postgresInit = pkgs.writeText "home-apps-postgres-init.sql" (
     lib.concatMapStrings (line: line + "\n") (
@@ -111,6 +113,9 @@ in
           // lib.optionalAttrs (cfg.redis.passwordFile != null) { REDIS_PASSWORD_FILE = cfg.redis.passwordFile; }
           // lib.optionalAttrs (cfg.qdrant.environmentFile != null) { QDRANT_API_KEY_FILE = cfg.qdrant.environmentFile; }
         );
+        # Starts once the services it uses answer (Ollama's unit counts as started before that).
+        ExecStartPre = "${pkgs.writeShellScript "home-apps-notes-wait" (waitPath + "set -u\ndeadline=\$((SECONDS + 300))\nuntil ( curl --globoff -fsS -o /dev/null --max-time 4 http://127.0.0.1:11434/api/version ) >/dev/null 2>&1; do\n  if [ \"\$SECONDS\" -ge \"\$deadline\" ]; then echo 'ollama did not become healthy within 300 s' >&2; exit 1; fi\n  sleep 2\ndone\ndeadline=\$((SECONDS + 300))\nuntil ( curl --globoff -fsS -o /dev/null --max-time 4 http://127.0.0.1:6333/readyz ) >/dev/null 2>&1; do\n  if [ \"\$SECONDS\" -ge \"\$deadline\" ]; then echo 'qdrant did not become healthy within 300 s' >&2; exit 1; fi\n  sleep 2\ndone\n")}";
+        TimeoutStartSec = 690;
         Restart = "on-failure";
         RestartSec = 5;
       };

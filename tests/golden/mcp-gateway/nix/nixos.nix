@@ -17,6 +17,8 @@ let
   # NixOS writes serviceConfig values into the unit as they are, where systemd expands `%`
   # specifiers (LoadCredential=, EnvironmentFile=): doubled, they stay literal.
   unitText = lib.replaceStrings [ "%" ] [ "%%" ];
+  # What the apps' health waits run: bash (writeShellScript), curl, coreutils, then the unit's PATH.
+  waitPath = "export PATH=${pkgs.curl}/bin:${pkgs.coreutils}/bin:$PATH\n";
 in
 {
   imports = [
@@ -304,11 +306,16 @@ in
           SystemCallErrorNumber = "EPERM";
           ProtectProc = "invisible";
           ProtectHostname = true;
+          TimeoutStartSec = 1890;
         };
       }
       {
         # Not an absolute path: env(1) finds the program in the system profile (PATH from `path`).
         serviceConfig.ExecStart = "${pkgs.coreutils}/bin/env " + "uv run uvicorn gateway.main:app --host 127.0.0.1 --port 8091";
+        # Starts once the services it uses answer (their units count as started before that).
+        serviceConfig.ExecStartPre = "${pkgs.writeShellScript "mcp-gateway-gateway-wait" (waitPath + "set -u\ndeadline=\$((SECONDS + 300))\nuntil ( curl --globoff -fsS -o /dev/null --max-time 4 http://127.0.0.1:6333/readyz ) >/dev/null 2>&1; do\n  if [ \"\$SECONDS\" -ge \"\$deadline\" ]; then echo 'qdrant did not become healthy within 300 s' >&2; exit 1; fi\n  sleep 2\ndone\ndeadline=\$((SECONDS + 600))\nuntil ( curl --globoff -fsS -o /dev/null --max-time 4 http://127.0.0.1:8080/health ) >/dev/null 2>&1; do\n  if [ \"\$SECONDS\" -ge \"\$deadline\" ]; then echo 'chat did not become healthy within 600 s' >&2; exit 1; fi\n  sleep 2\ndone\ndeadline=\$((SECONDS + 600))\nuntil ( curl --globoff -fsS -o /dev/null --max-time 4 http://127.0.0.1:8081/health ) >/dev/null 2>&1; do\n  if [ \"\$SECONDS\" -ge \"\$deadline\" ]; then echo 'coder did not become healthy within 600 s' >&2; exit 1; fi\n  sleep 2\ndone\n")}";
+        # Counts as started once its health check passes: the units after it wait for that.
+        serviceConfig.ExecStartPost = "${pkgs.writeShellScript "mcp-gateway-gateway-healthy" (waitPath + "set -u\ndeadline=\$((SECONDS + 300))\nuntil ( curl --globoff -fsS -o /dev/null --max-time 4 http://127.0.0.1:8091/health ) >/dev/null 2>&1; do\n  if [ \"\$SECONDS\" -ge \"\$deadline\" ]; then echo 'gateway did not become healthy within 300 s' >&2; exit 1; fi\n  sleep 2\ndone\n")}";
       }
     ];
 
@@ -324,6 +331,9 @@ in
         "--network=host"
         "--health-cmd=wget -q -O /dev/null http://127.0.0.1:5540/api/health || curl --globoff -fsS -o /dev/null http://127.0.0.1:5540/api/health"
       ];
+      # Its unit counts as started once the healthcheck passes (podman run --sdnotify=healthy),
+      # so the units that require it start after that, as compose's service_healthy does.
+      podman = mkIf (config.virtualisation.oci-containers.backend == "podman") { sdnotify = "healthy"; };
     };
     systemd.services.podman-mcp-gateway-redis-insight = {
       requires = [ "redis-mcp-gateway.service" ];

@@ -17,6 +17,8 @@ let
   # NixOS writes serviceConfig values into the unit as they are, where systemd expands `%`
   # specifiers (LoadCredential=, EnvironmentFile=): doubled, they stay literal.
   unitText = lib.replaceStrings [ "%" ] [ "%%" ];
+  # What the apps' health waits run: bash (writeShellScript), curl, coreutils, then the unit's PATH.
+  waitPath = "export PATH=${pkgs.curl}/bin:${pkgs.coreutils}/bin:$PATH\n";
 in
 {
   options.stackgen = {
@@ -190,10 +192,15 @@ in
           SystemCallErrorNumber = "EPERM";
           ProtectProc = "invisible";
           ProtectHostname = true;
+          TimeoutStartSec = 690;
         };
       }
       {
         serviceConfig.ExecStart = "/opt/tutor-api/bin/tutor-api --port 8000";
+        # Starts once the services it uses answer (their units count as started before that).
+        serviceConfig.ExecStartPre = "${pkgs.writeShellScript "tutor-tutor-api-wait" (waitPath + "set -u\ndeadline=\$((SECONDS + 300))\nuntil ( curl --globoff -fsS -o /dev/null --max-time 4 http://127.0.0.1:11434/api/version ) >/dev/null 2>&1; do\n  if [ \"\$SECONDS\" -ge \"\$deadline\" ]; then echo 'ollama did not become healthy within 300 s' >&2; exit 1; fi\n  sleep 2\ndone\n")}";
+        # Counts as started once its health check passes: the units after it wait for that.
+        serviceConfig.ExecStartPost = "${pkgs.writeShellScript "tutor-tutor-api-healthy" (waitPath + "set -u\ndeadline=\$((SECONDS + 300))\nuntil ( curl --globoff -fsS -o /dev/null --max-time 4 http://127.0.0.1:8000/healthz ) >/dev/null 2>&1; do\n  if [ \"\$SECONDS\" -ge \"\$deadline\" ]; then echo 'tutor-api did not become healthy within 300 s' >&2; exit 1; fi\n  sleep 2\ndone\n")}";
       }
     ];
   };
