@@ -278,7 +278,7 @@ def apps(spec: Spec, everyone: dict[str, Service]) -> list[dict]:
     its absolute path is looked up in the system profile through env(1)). `everyone`: the
     services it may use, by name (on a fleet, also those of the other hosts: no unit to wait for)."""
     from .escape import systemd_percent, systemd_words
-    from .services.health import unit_waits, wait_script, wait_seconds
+    from .services.health import unit_waits
     from .services.wiring import native_endpoint, variables
 
     out = []
@@ -291,7 +291,7 @@ def apps(spec: Spec, everyone: dict[str, Service]) -> list[dict]:
         env = {k: systemd_percent(v) for k, v in svc.options["env"].items()}
         env.update({k: v if v.startswith("%d/") else systemd_percent(v) for k, v in conn.items()})
         units = [u for dep in used if dep.name in spec.services for u in unit_of(spec, dep)]
-        before, after = unit_waits(svc, [dep for dep in used if dep.name in spec.services])
+        waits = unit_waits(svc, [dep for dep in used if dep.name in spec.services])
         command = list(svc.options["command"])
         service = {
             "description": f"{svc.name} of {spec.name}",
@@ -307,8 +307,7 @@ def apps(spec: Spec, everyone: dict[str, Service]) -> list[dict]:
                 "WorkingDirectory": f"/var/lib/{unit}",
                 **HARDENING,
                 **({"LoadCredential": creds} if creds else {}),
-                # the waits below, and a margin for the program's own start
-                **({"TimeoutStartSec": wait_seconds(before + after) + 90} if before or after else {}),
+                **({"TimeoutStartSec": waits["timeout"]} if waits["timeout"] else {}),  # the waits below
             },
         }
         out.append({
@@ -316,8 +315,7 @@ def apps(spec: Spec, everyone: dict[str, Service]) -> list[dict]:
             "service": service,
             "args": systemd_words(command),
             "absolute": command[0].startswith("/"),
-            "wait_before": wait_script(before) if before else None,
-            "wait_after": wait_script(after) if after else None,
+            **waits,
         })  # fmt: skip
     return out
 

@@ -129,14 +129,16 @@ def wait_seconds(waits: list[tuple[str, "Probe"]]) -> int:
     return sum(probe.failure_threshold * probe.period for _, probe in waits)
 
 
-def unit_waits(svc, used: list) -> tuple[list[tuple[str, "Probe"]], list[tuple[str, "Probe"]]]:
+def unit_waits(svc, used: list) -> dict:
     """The waits of a native unit that runs `svc` (an `app` on NixOS or home-manager), whose
     `uses:` are the services `used` with units on the same machine:
       before  the used services checked over HTTP or TCP, at their addresses here: nixpkgs'
               Ollama, llama.cpp, Qdrant and Open WebUI units count as started once the process
               runs, not once it answers (PostgreSQL and Redis are Type=notify: ready when they
               report it; their checks read secrets the app's unit does not hold);
-      after   the app's own `health:`, so that the units ordered after it wait for it.
+      after   the app's own `health:`, so that the units ordered after it wait for it;
+    as {"wait_before": script, "wait_after": script (None: no wait), "timeout": the seconds
+    TimeoutStartSec= must allow: the waits and a margin for the program's own start}.
     """
     from . import KINDS
     from .wiring import native_endpoint
@@ -151,4 +153,8 @@ def unit_waits(svc, used: list) -> tuple[list[tuple[str, "Probe"]], list[tuple[s
             before.append((dep.name, on_host(check, native_endpoint(dep), no_secret)))
     own = KINDS[svc.kind].health(svc)
     after = [(svc.name, on_host(own, native_endpoint(svc), no_secret))] if own is not None else []
-    return before, after
+    return {
+        "wait_before": wait_script(before) if before else None,
+        "wait_after": wait_script(after) if after else None,
+        "timeout": wait_seconds(before + after) + 90 if before or after else None,
+    }

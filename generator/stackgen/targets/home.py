@@ -236,7 +236,7 @@ def user_services(spec: Spec) -> list[dict[str, Any]]:
     in Nix, for these and the `stackgen.*` secret paths only Nix knows). A secret is the path
     its option names, set only when the option is set."""
     from ..escape import systemd_specifiers, systemd_words
-    from ..services.health import unit_waits, wait_script, wait_seconds
+    from ..services.health import unit_waits
     from ..services.wiring import native_endpoint, variables
 
     out = []
@@ -249,7 +249,6 @@ def user_services(spec: Spec) -> list[dict[str, Any]]:
         secrets = {var: value.option for var, value in conn.items() if isinstance(value, OptionFile)}
         env = {**svc.options["env"], **{k: v for k, v in conn.items() if k not in secrets}}
         units = [systemd_specifiers(_unit(spec, n)) for n in svc.options["uses"]]
-        before, after = unit_waits(svc, [spec.services[n] for n in svc.options["uses"]])
         command = list(svc.options["command"])
         out.append({
             "unit": f"{spec.name}-{svc.name}",
@@ -259,9 +258,7 @@ def user_services(spec: Spec) -> list[dict[str, Any]]:
             "secrets": secrets,
             "args": systemd_words(command),
             "absolute": command[0].startswith("/"),
-            "wait_before": wait_script(before) if before else None,
-            "wait_after": wait_script(after) if after else None,
-            "timeout": wait_seconds(before + after) + 90,  # the waits, and a margin for its own start
+            **unit_waits(svc, [spec.services[n] for n in svc.options["uses"]]),
         })  # fmt: skip
     return out
 
