@@ -1,11 +1,13 @@
 """A rendered `processes` stack run for real: process-compose (built by tests/install-deps.sh),
-Debian's PostgreSQL 15 (with pg_cron: Debian 12 packages no pgvector) and redis-server standing
-in for the Nix packages (first on PATH), and an `app` that uses both.
+Debian's PostgreSQL 15 (with pgvector, which tests/install-deps.sh builds from source because
+Debian 12 packages none, and pg_cron) and redis-server standing in for the Nix packages (first on
+PATH), and an `app` that uses both.
 
 What it proves: every process becomes healthy in dependency order (the app's first try reaches
 both servers, so it never restarts), the app connects through its connection variables with
 the passwords from the *_PASSWORD_FILE paths, the first start initializes the cluster (database,
-owner role, password, extension, preload setting) and a restart keeps the data (a row and a
+owner role, password, the pgvector and pg_cron extensions, preload setting; the app runs a
+vector query) and a restart keeps the data (a row and a
 Redis counter survive `down` + `up`), and `down` leaves no process behind (every process of
 the stack's tree, looked up in /proc, is gone). It prints the time from start to all healthy.
 
@@ -50,11 +52,21 @@ rows = run(["psql", "-X", "-qtA", "-v", "ON_ERROR_STOP=1", os.environ["DATABASE_
             " INSERT INTO starts DEFAULT VALUES; SELECT count(*) FROM starts;"], {"PGPASSWORD": pg_password})
 ext = run(["psql", "-X", "-qtA", os.environ["DATABASE_URL"], "-c",
            "SELECT extname FROM pg_extension WHERE extname = 'pg_cron'"], {"PGPASSWORD": pg_password})
+# pgvector, created by the init SQL in the app's database: its version, a distance, and a
+# nearest-neighbour search through an HNSW index (the rows accumulate over the starts).
+vector = run(["psql", "-X", "-qtA", "-v", "ON_ERROR_STOP=1", os.environ["DATABASE_URL"],
+              "-c", "SELECT extversion FROM pg_extension WHERE extname = 'vector'",
+              "-c", "SELECT '[1,2,3]'::vector <-> '[1,2,4]'",
+              "-c", "CREATE TABLE IF NOT EXISTS items(id serial, embedding vector(3));"
+                    " CREATE INDEX IF NOT EXISTS items_hnsw ON items USING hnsw (embedding vector_l2_ops);"
+                    " INSERT INTO items(embedding) VALUES ('[1,1,1]'), ('[9,9,9]');",
+              "-c", "SET enable_seqscan = off; SELECT embedding FROM items ORDER BY embedding <-> '[8,8,9]' LIMIT 1"],
+             {"PGPASSWORD": pg_password}).split("\n")
 redis = urllib.parse.urlsplit(os.environ["REDIS_URL"])
 redis_password = open(os.environ["REDIS_PASSWORD_FILE"]).read().rstrip("\n")
 counter = run(["redis-cli", "-h", redis.hostname, "-p", str(redis.port), "INCR", "starts"], {"REDISCLI_AUTH": redis_password})
 with open(os.environ["MARKER"], "a") as f:
-    f.write(json.dumps({"rows": rows, "redis": counter, "ext": ext, "url": os.environ["DATABASE_URL"]}) + "\n")
+    f.write(json.dumps({"rows": rows, "redis": counter, "ext": ext, "vector": vector, "url": os.environ["DATABASE_URL"]}) + "\n")
 
 class Health(BaseHTTPRequestHandler):
     def do_GET(self):
@@ -172,6 +184,17 @@ class Stack:
         return text
 
 
+def _require_extension(share: Path, name: str, why: str) -> None:
+    """The server's extension `name` is installed: the test fails without it in CI (env CI),
+    and is skipped with the reason elsewhere."""
+    if (share / f"{name}.control").is_file():
+        return
+    message = f"{share / (name + '.control')} is missing: {why} (tests/install-deps.sh installs it)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 @pytest.fixture
 def stack_root():
     root = Path(tempfile.mkdtemp(prefix="stackgen-processes-"))  # not tmp_path: the stack's user must reach it
@@ -188,8 +211,9 @@ def test_stack_runs_restarts_and_stops_cleanly(stack_root):
     if not found:
         require_tool("initdb", "PostgreSQL runs natively under process-compose")
     pg_bin = os.path.dirname(found[-1]) if found else os.path.dirname(shutil.which("initdb"))
-    if not glob.glob(f"/usr/share/postgresql/{Path(pg_bin).parent.name}/extension/pg_cron.control"):
-        require_tool("pg_cron-for-postgresql", "pg_cron (postgresql-15-cron) is a preloaded extension of the stack")
+    pg_share = Path("/usr/share/postgresql") / Path(pg_bin).parent.name / "extension"
+    _require_extension(pg_share, "pg_cron", "postgresql-15-cron: the stack's preloaded extension")
+    _require_extension(pg_share, "vector", "pgvector: the stack's vector extension, built by tests/install-deps.sh")
     require_tool("redis-server", "Redis runs natively under process-compose")
     require_tool("redis-cli", "the app and the readiness probe use redis-cli")
 
@@ -205,7 +229,7 @@ def test_stack_runs_restarts_and_stops_cleanly(stack_root):
     spec = {
         "version": 1, "name": "e2e", "targets": ["processes"], "data_dir": str(stack_root / "state"),
         "services": {
-            "postgres": {"version": 15, "port": pg_port, "databases": ["appdb"], "extensions": ["pg_cron"],
+            "postgres": {"version": 15, "port": pg_port, "databases": ["appdb"], "extensions": ["pgvector", "pg_cron"],
                          "password_file": str(stack_root / "secrets/pg"), "settings": {"work_mem": "8MB"}},
             "redis": {"port": redis_port, "password_file": str(stack_root / "secrets/redis")},
             "web": {"kind": "app", "command": ["python3", str(stack_root / "app.py"), str(app_port)], "port": app_port,
@@ -232,7 +256,8 @@ def test_stack_runs_restarts_and_stops_cleanly(stack_root):
         print(f"\nprocesses e2e: start to all healthy (first start, initdb included): {healthy_after:.2f} s")
         assert all(states[n]["restarts"] == 0 for n in names), states  # in order: the app's first try worked
         first = [json.loads(line) for line in marker.read_text().splitlines()]
-        assert first == [{"rows": "1", "redis": "1", "ext": "pg_cron", "url": f"postgresql://appdb@127.0.0.1:{pg_port}/appdb"}]
+        assert first == [{"rows": "1", "redis": "1", "ext": "pg_cron", "vector": ["0.8.1", "1", "[9,9,9]"],
+                          "url": f"postgresql://appdb@127.0.0.1:{pg_port}/appdb"}]
         state = stack_root / "state"
         assert (state / "postgres" / "data" / "PG_VERSION").exists() and (state / "redis").is_dir()
         # The password reached redis through its config file, never through a command line.
@@ -251,6 +276,7 @@ def test_stack_runs_restarts_and_stops_cleanly(stack_root):
         print(f"processes e2e: start to all healthy (restart, data kept): {time.monotonic() - started:.2f} s")
         second = [json.loads(line) for line in marker.read_text().splitlines()]
         assert [(m["rows"], m["redis"]) for m in second] == [("1", "1"), ("2", "2")]  # the row and the counter survived
+        assert second[1]["vector"] == ["0.8.1", "1", "[9,9,9]"]  # the extension and its index after a restart
         stack.down(server)
     finally:
         if server.poll() is None:
