@@ -47,6 +47,7 @@ class Process:
     shutdown_signal: int | None = None  # None: process-compose's SIGTERM
     shutdown_timeout: int = 30
     oneshot: bool = False  # runs once to completion (a model pull)
+    disabled: bool = False  # behind a compose profile: `up` leaves it off (see `plan`)
     packages: tuple[str, ...] = ()  # Nix expressions (in terms of `pkgs`) the process needs on PATH
 
 
@@ -77,14 +78,28 @@ def depends(spec: Spec, names) -> dict[str, str]:
 
 
 def plan(spec: Spec) -> list[Process]:
-    """Every instance's process and its one-shot jobs, in the spec's service order."""
+    """Every instance's process and its one-shot jobs, in the spec's service order.
+
+    A service behind compose `profiles:` is an optional part of the stack, as on compose: its
+    process and its jobs (a model pull would only fail without its server) are disabled, so
+    `up` does not start them; `process start NAME` on the running stack, or `up NAME...`, does.
+    A process that starts by default does not wait for a disabled one it uses (process-compose
+    refuses that dependency in a strict file: "dependency process ... is disabled"): it starts
+    without it, as compose's `required: false` lets it (targets/compose.py). Disabled processes
+    keep their dependencies."""
+    from dataclasses import replace
+
     from .services import KINDS
 
     out: list[Process] = []
     for svc in spec.services.values():
         kind = KINDS[svc.kind]
-        out.append(kind.process(spec, svc))
-        out += kind.process_jobs(spec, svc)
+        procs = [kind.process(spec, svc), *kind.process_jobs(spec, svc)]
+        out += [replace(p, disabled=True) for p in procs] if svc.profiles else procs
+    off = {p.name for p in out if p.disabled}
+    for i, p in enumerate(out):
+        if not p.disabled and off & p.depends_on.keys():
+            out[i] = replace(p, depends_on={n: c for n, c in p.depends_on.items() if n not in off})
     return out
 
 

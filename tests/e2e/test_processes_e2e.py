@@ -166,9 +166,9 @@ class Stack:
             time.sleep(0.2)
         raise AssertionError(f"not all healthy after {seconds}s: {self.states()}\n{self.log()}")
 
-    def down(self, server: subprocess.Popen) -> None:
+    def down(self, server: subprocess.Popen, processes: int = 4) -> None:
         tree = _descendants(server.pid)
-        assert len(tree) >= 4, f"expected process-compose, postgres, redis and the app: {tree}"
+        assert len(tree) >= processes, f"expected process-compose and {processes - 1} services: {tree}"
         proc = self.services("down")
         assert proc.returncode == 0, proc.stderr
         server.wait(timeout=60)
@@ -278,6 +278,86 @@ def test_stack_runs_restarts_and_stops_cleanly(stack_root):
         assert [(m["rows"], m["redis"]) for m in second] == [("1", "1"), ("2", "2")]  # the row and the counter survived
         assert second[1]["vector"] == ["0.8.1", "1", "[9,9,9]"]  # the extension and its index after a restart
         stack.down(server)
+    finally:
+        if server.poll() is None:
+            stack.services("down")
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
+
+# A small app: serves /health on its port and appends its name to the marker when it starts.
+SERVE = r"""
+import os, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+class Health(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200 if self.path == "/health" else 404)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+
+server = HTTPServer(("127.0.0.1", int(sys.argv[2])), Health)
+with open(os.environ["MARKER"], "a") as f:
+    f.write(sys.argv[1] + "\n")
+server.serve_forever()
+"""
+
+
+def _answers(port: int) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as reply:
+            return reply.status == 200
+    except OSError:
+        return False
+
+
+def test_a_profiled_service_is_off_until_started(stack_root):
+    """A service behind `profiles:` is `disabled` in process-compose.yaml: `up` leaves it off
+    (its port stays closed) and starts the service that uses it without waiting for it (compose's
+    `required: false`); `process start` on the running stack starts it, and `down` stops both."""
+    pc = require_tool("process-compose", "the processes target is run by the real process-compose")
+    stack = Stack(stack_root, pc, "/usr/bin")
+    for sub in ("home", "project", "state"):
+        (stack_root / sub).mkdir()
+    (stack_root / "serve.py").write_text(SERVE)
+    marker = stack_root / "project" / "marker"
+    base_port, extra_port = free_port(), free_port()
+
+    def app(name, port, **more):
+        return {"kind": "app", "command": ["python3", str(stack_root / "serve.py"), name, str(port)], "port": port,
+                "health": {"http": "/health"}, "env": {"MARKER": str(marker)}, **more}  # fmt: skip
+
+    spec = {
+        "version": 1, "name": "profiles", "targets": ["processes"], "data_dir": str(stack_root / "state"),
+        "services": {"base": app("base", base_port, uses=["extra"]), "extra": app("extra", extra_port, profiles=["tools"])},
+    }  # fmt: skip
+    for f in render_tree(validate(parse(json.dumps(spec), "stack.yaml"))):
+        path = stack_root / "tree" / f.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f.text)
+    if os.geteuid() == 0:
+        for path in (stack_root / "home", stack_root / "project", stack_root / "state"):
+            os.chown(path, stack.uid, stack.gid)
+
+    server = stack.up()
+    try:
+        states = stack.wait_healthy(server, {"base"})
+        assert states["extra"]["status"] == "Disabled" and not states["extra"]["is_running"], states["extra"]
+        assert states["base"]["restarts"] == 0
+        assert marker.read_text() == "base\n" and not _answers(extra_port)
+
+        proc = stack.services("process", "start", "extra")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        states = stack.wait_healthy(server, {"base", "extra"})
+        assert states["extra"]["status"] == "Running" and _answers(extra_port)
+        assert marker.read_text() == "base\nextra\n"
+        stack.down(server, processes=3)
+        assert not _answers(base_port) and not _answers(extra_port)
     finally:
         if server.poll() is None:
             stack.services("down")

@@ -224,3 +224,56 @@ def test_a_container_service_leaves_processes_out_of_the_default_targets():
     assert "process-compose.yaml" not in files and "compose.yaml" in files
     plain = validate(parse("version: 1\nname: x\nservices:\n  redis: {}\n", "stack.yaml"))
     assert "processes" in plain.targets and plain.warnings == ()
+
+
+def _dry_run(pc: str, text: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    """process-compose's own load of the file (--dry-run: strict validation, then exit)."""
+    (tmp_path / "process-compose.yaml").write_text(text)
+    return subprocess.run(
+        [pc, "up", "-f", str(tmp_path / "process-compose.yaml"), "--dry-run", "--disable-dotenv", "-t=false",
+         "-u", str(tmp_path / "pc.sock"), "-L", str(tmp_path / "pc.log")],
+        cwd=tmp_path, env={"PATH": os.defpath, "HOME": str(tmp_path), "STACKGEN_DATA_DIR": str(tmp_path / "state")},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(SEEDS))
+def test_the_real_process_compose_loads_every_seed(case, tmp_path):
+    """Beyond the schema: process-compose's loader checks dependencies (a process that starts
+    by default may not depend on a disabled one, such as tutor's profiled Ollama)."""
+    pc = require_tool("process-compose", "the rendered file is loaded by the real process-compose")
+    proc = _dry_run(pc, SEEDS[case], tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "Validated" in proc.stdout + proc.stderr
+
+
+def test_the_dry_run_can_fail(tmp_path):
+    pc = require_tool("process-compose", "the rendered file is loaded by the real process-compose")
+    data = yaml.safe_load(SEEDS["tutor"])
+    data["processes"]["ollama-models"].pop("disabled")  # the pull waits for a disabled Ollama
+    proc = _dry_run(pc, yaml.safe_dump(data).replace("$", "$$").replace("$${STACKGEN_DATA_DIR}", "${STACKGEN_DATA_DIR}"), tmp_path)
+    assert proc.returncode != 0
+    assert "dependency process 'ollama' in process 'ollama-models' is disabled" in proc.stdout + proc.stderr
+
+
+def test_a_profiled_service_is_disabled_and_not_waited_for():
+    """compose profiles on processes: the profiled service and its jobs are `disabled` (`up`
+    leaves them off); a default user of it starts without it (compose: `required: false`), a
+    profiled user keeps the dependency. The run with the real binary is in
+    tests/e2e/test_processes_e2e.py::test_a_profiled_service_is_off_until_started."""
+    text = (
+        "version: 1\nname: p\ntargets: [processes, compose]\nservices:\n"
+        "  base: {kind: app, command: [a], image: 'x.io/a:1', uses: [redis, ollama]}\n"
+        "  tool: {kind: app, command: [b], image: 'x.io/b:1', uses: [ollama], profiles: [llm]}\n"
+        "  redis: {}\n"
+        "  ollama: {models: [m], profiles: [llm]}\n"
+    )
+    files = rendered(text)
+    procs = yaml.safe_load(files["process-compose.yaml"])["processes"]
+    assert {name for name, p in procs.items() if p.get("disabled")} == {"tool", "ollama", "ollama-models"}
+    assert all(p["disabled"] is True for p in procs.values() if "disabled" in p)
+    assert procs["base"]["depends_on"] == {"redis": {"condition": "process_healthy"}}
+    assert procs["tool"]["depends_on"] == {"ollama": {"condition": "process_healthy"}}
+    assert procs["ollama-models"]["depends_on"] == {"ollama": {"condition": "process_healthy"}}
+    compose = yaml.safe_load(files["compose.yaml"])["services"]
+    assert compose["base"]["depends_on"]["ollama"]["required"] is False  # the same choice as compose

@@ -84,6 +84,8 @@ def _project(spec: Spec, plan: list[Process]) -> dict[str, Any]:
 
 def _process(proc: Process) -> dict[str, Any]:
     out: dict[str, Any] = {"command": _pc(proc.command)}
+    if proc.disabled:
+        out["disabled"] = True
     if proc.env:
         out["environment"] = [_pc(f"{name}={value}") for name, value in proc.env.items()]
     out["log_location"] = LOG_LOCATION.format(name=proc.name)
