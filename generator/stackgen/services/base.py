@@ -129,6 +129,11 @@ class Kind:
         """The readiness probe of its process (None: process-compose only sees it start)."""
         return None
 
+    def process_sockets(self, svc: "Service") -> tuple[str, ...]:
+        """The Unix sockets its process creates, relative to the stack's state folder (checked
+        against sun_path: procplan.socket_checks and services.sh)."""
+        return ()
+
     def process_jobs(self, spec: "Spec", svc: "Service") -> list["Process"]:
         """One-shot processes that run after the service is healthy (model pulls)."""
         return []

@@ -16,6 +16,20 @@ if [ -z "${STACKGEN_DATA_DIR:-}" ]; then
   STACKGEN_DATA_DIR=${XDG_DATA_HOME:-$HOME/.local/share}/stackgen/hello-llm
 fi
 export STACKGEN_TREE STACKGEN_DATA_DIR
+# Every Unix socket of the stack must fit sun_path (108 bytes on Linux, 104 on macOS,
+# its NUL included): a longer path would only fail later, cryptically, in the server binding it.
+socket_max=107
+if [ "$(uname -s)" = Darwin ]; then socket_max=103; fi
+sockets=(process-compose.sock)
+for socket in "${sockets[@]}"; do
+  socket_bytes=$(printf %s "$STACKGEN_DATA_DIR/$socket" | wc -c)
+  if [ "$socket_bytes" -gt "$socket_max" ]; then
+    echo "services.sh: the state folder $STACKGEN_DATA_DIR is too long: the Unix socket" \
+      "$STACKGEN_DATA_DIR/$socket would be $socket_bytes bytes, and a socket path holds at most $socket_max." \
+      "Use a shorter folder: STACKGEN_DATA_DIR=/short/path, or data_dir: in stack.yaml" >&2
+    exit 1
+  fi
+done
 mkdir -p "$STACKGEN_DATA_DIR/logs"
 chmod 0700 "$STACKGEN_DATA_DIR"
 # The control socket, not a TCP port: nothing else on the machine can steer the stack, and
