@@ -166,13 +166,7 @@ def socket_checks(c, data_dir: str, services, systems) -> None:
         if size > limit:
             c.error(
                 ("data_dir",),
-                f"data_dir is too long for the processes target: the Unix socket {shown_path(data_dir, rel)} would be {size} bytes, and a socket path holds at most {limit}",
+                f"data_dir is too long for the processes target: the Unix socket <data_dir>/{rel} would be {size} bytes, and a socket path holds at most {limit}",
                 f"choose a data_dir of at most {limit - size + len(data_dir.encode())} bytes, or drop processes from targets",
             )
             return
-
-
-def shown_path(data_dir: str, rel: str) -> str:
-    from .errors import shown
-
-    return f"{shown(data_dir, 60)}/{rel}"
