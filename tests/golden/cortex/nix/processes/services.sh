@@ -45,4 +45,13 @@ if [ "$1" = up ]; then
   exec process-compose up -f "$STACKGEN_TREE/process-compose.yaml" --disable-dotenv --ordered-shutdown \
     -L "$STACKGEN_DATA_DIR/logs/process-compose.log" -U -u "$socket" "$@"
 fi
-exec process-compose "$@" -L "$STACKGEN_DATA_DIR/logs/process-compose-client.log" -U -u "$socket"
+client=(-L "$STACKGEN_DATA_DIR/logs/process-compose-client.log" -U -u "$socket")
+if [ "$1" = down ]; then
+  # process-compose can exit before it has answered `down` (the client then fails with
+  # "... project/stop: EOF"): once its control socket no longer answers, the stack is down.
+  if process-compose "$@" "${client[@]}"; then exit 0; fi
+  if process-compose process list "${client[@]}" >/dev/null 2>&1; then exit 1; fi
+  echo "services.sh: the stack is down" >&2
+  exit 0
+fi
+exec process-compose "$@" "${client[@]}"
