@@ -6,6 +6,7 @@
 #   nix run .#services -- attach       the TUI of a running stack
 #   nix run .#services -- process list
 #   nix run .#services -- down         stop them all
+#   nix run .#services -- process start NAME   start a service behind `profiles:` (off by default)
 # (From `nix develop` with process-compose on PATH: bash nix/processes/services.sh ...)
 #
 # State (data, logs, the control socket) lives in STACKGEN_DATA_DIR, by default the spec's
