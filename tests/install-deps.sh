@@ -21,7 +21,7 @@ apt_packages=(
   # The processes end-to-end test (tests/e2e/test_processes_e2e.py): pg_cron is the stack's
   # preloaded extension (Debian 12 packages no pgvector); checks the rendered scripts
   postgresql-15-cron
-  postgresql-server-dev-15 # PGXS: builds pgvector for that test (the pgvector block below)
+  postgresql-server-dev-15 make gcc libc6-dev # PGXS: builds pgvector for that test (the pgvector block below)
 )
 
 missing=()
