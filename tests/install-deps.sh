@@ -21,6 +21,7 @@ apt_packages=(
   # The processes end-to-end test (tests/e2e/test_processes_e2e.py): pg_cron is the stack's
   # preloaded extension (Debian 12 packages no pgvector); checks the rendered scripts
   postgresql-15-cron
+  postgresql-server-dev-15 make gcc libc6-dev # PGXS: builds pgvector for that test (the pgvector block below)
 )
 
 missing=()
@@ -122,4 +123,34 @@ if ! .venv/bin/process-compose version 2>/dev/null | grep -q "Version: *${PROCES
     -o "$out" .)
   .venv/bin/process-compose version 2>/dev/null | grep -q "Version: *${PROCESS_COMPOSE_VERSION}\$" ||
     { echo "install-deps: process-compose ${PROCESS_COMPOSE_VERSION} did not build" >&2; exit 1; }
+fi
+
+# pgvector for the processes end-to-end test (the stack's `extensions: [vector]`): Debian 12
+# packages none, so its source comes from the Go module proxy (the zip's checksum verified
+# against sum.golang.org) and is built with PGXS against Debian's PostgreSQL 15. The module
+# folder is read-only: the build runs in a copy. OPTFLAGS= : portable code, not -march=native;
+# with_llvm=no: no JIT bitcode (nothing here needs it, and it needs clang).
+PGVECTOR_VERSION=0.8.1
+pgvector_pg=/usr/lib/postgresql/15
+pgvector_ok() {
+  grep -qx "default_version = '${PGVECTOR_VERSION}'" /usr/share/postgresql/15/extension/vector.control 2>/dev/null &&
+    [ -s "$pgvector_pg/lib/vector.so" ] && [ -s "/usr/share/postgresql/15/extension/vector--${PGVECTOR_VERSION}.sql" ]
+}
+if ! pgvector_ok; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: need root to install pgvector ${PGVECTOR_VERSION} into PostgreSQL 15" >&2
+    exit 1
+  fi
+  pgvector_src=$("$go_bin" mod download -json "github.com/pgvector/pgvector@v${PGVECTOR_VERSION}" |
+                 .venv/bin/python -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')
+  (
+    build=$(mktemp -d)
+    trap 'rm -rf "$build"' EXIT
+    cp -R "$pgvector_src/." "$build"
+    chmod -R u+w "$build"
+    make_args=(-C "$build" -s "PG_CONFIG=$pgvector_pg/bin/pg_config" OPTFLAGS= with_llvm=no)
+    make "${make_args[@]}" >/dev/null
+    make "${make_args[@]}" install >/dev/null
+  )
+  pgvector_ok || { echo "install-deps: pgvector ${PGVECTOR_VERSION} did not install" >&2; exit 1; }
 fi

@@ -24,6 +24,12 @@ from .spec.model import Service, Spec
 # The default state folder (SPEC: data_dir); a shell expression, evaluated by services.sh.
 DEFAULT_DATA_DIR = "${XDG_DATA_HOME:-$HOME/.local/share}/stackgen/"
 SCRIPTS = "nix/processes"  # the helper scripts, relative to the rendered tree
+# process-compose's control socket in the state folder (services.sh: `-u`).
+CONTROL_SOCKET = "process-compose.sock"
+# sun_path, the most a Unix socket's path can hold, its terminating NUL included (Linux
+# <sys/un.h>: 108; macOS: 104). A longer path fails deep inside the server that binds it
+# (Go: "bind: invalid argument"), so stackgen checks it first (`socket_checks`, services.sh).
+SUN_PATH = {"linux": 108, "darwin": 104}
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,7 @@ class Process:
     shutdown_signal: int | None = None  # None: process-compose's SIGTERM
     shutdown_timeout: int = 30
     oneshot: bool = False  # runs once to completion (a model pull)
+    disabled: bool = False  # behind a compose profile: `up` leaves it off (see `plan`)
     packages: tuple[str, ...] = ()  # Nix expressions (in terms of `pkgs`) the process needs on PATH
 
 
@@ -77,14 +84,28 @@ def depends(spec: Spec, names) -> dict[str, str]:
 
 
 def plan(spec: Spec) -> list[Process]:
-    """Every instance's process and its one-shot jobs, in the spec's service order."""
+    """Every instance's process and its one-shot jobs, in the spec's service order.
+
+    A service behind compose `profiles:` is an optional part of the stack, as on compose: its
+    process and its jobs (a model pull would only fail without its server) are disabled, so
+    `up` does not start them; `process start NAME` on the running stack, or `up NAME...`, does.
+    A process that starts by default does not wait for a disabled one it uses (process-compose
+    refuses that dependency in a strict file: "dependency process ... is disabled"): it starts
+    without it, as compose's `required: false` lets it (targets/compose.py). Disabled processes
+    keep their dependencies."""
+    from dataclasses import replace
+
     from .services import KINDS
 
     out: list[Process] = []
     for svc in spec.services.values():
         kind = KINDS[svc.kind]
-        out.append(kind.process(spec, svc))
-        out += kind.process_jobs(spec, svc)
+        procs = [kind.process(spec, svc), *kind.process_jobs(spec, svc)]
+        out += [replace(p, disabled=True) for p in procs] if svc.profiles else procs
+    off = {p.name for p in out if p.disabled}
+    for i, p in enumerate(out):
+        if not p.disabled and off & p.depends_on.keys():
+            out[i] = replace(p, depends_on={n: c for n, c in p.depends_on.items() if n not in off})
     return out
 
 
@@ -113,3 +134,34 @@ def with_environment_file(path: str | None, command: str) -> str:
     if not path:
         return f"exec {command}"
     return f"exec sh -c {sh_quote(ENV_FILE_LOADER)} stackgen-env {sh_quote(path)} {command}"
+
+
+def sockets(services) -> list[str]:
+    """The Unix sockets the stack creates, relative to its state folder: the control socket,
+    then each instance's (its kind's `process_sockets`), in the spec's service order."""
+    from .services import KINDS
+
+    return [CONTROL_SOCKET, *(rel for svc in services.values() for rel in KINDS[svc.kind].process_sockets(svc))]
+
+
+def socket_path_max(systems) -> int:
+    """The longest socket path (in bytes) on every one of `systems` (x86_64-linux, ...)."""
+    return min(SUN_PATH[system.rsplit("-", 1)[1]] for system in systems) - 1
+
+
+def socket_checks(c, data_dir: str, services, systems) -> None:
+    """Validation: with a literal data_dir, each socket's path fits sun_path on every system.
+    (A data_dir under ~/, the default one and STACKGEN_DATA_DIR are known only when the stack
+    starts: services.sh checks them there.)"""
+    if data_dir.startswith("~/"):
+        return
+    limit = socket_path_max(systems)
+    for rel in sockets(services):
+        size = len(f"{data_dir}/{rel}".encode())
+        if size > limit:
+            c.error(
+                ("data_dir",),
+                f"data_dir is too long for the processes target: the Unix socket <data_dir>/{rel} would be {size} bytes, and a socket path holds at most {limit}",
+                f"choose a data_dir of at most {limit - size + len(data_dir.encode())} bytes, or drop processes from targets",
+            )
+            return

@@ -11,7 +11,10 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
 import subprocess
+import tempfile
+import time
 from pathlib import Path
 
 import jsonschema
@@ -137,9 +140,21 @@ def test_scripts_parse_and_pass_shellcheck(case, tmp_path):
         assert proc.returncode == 0, f"{case}/{rel}:\n{proc.stdout}"
 
 
-def test_the_data_dir_default_and_spec_value(tmp_path):
+@pytest.fixture
+def short_tmp():
+    """A temporary folder with a short path (pytest's tmp_path plus ~/.local/share/stackgen/...
+    would not fit a Unix socket's 107 bytes, which services.sh checks)."""
+    path = Path(tempfile.mkdtemp(prefix="sg-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def test_the_data_dir_default_and_spec_value(short_tmp):
     """services.sh resolves the state folder: STACKGEN_DATA_DIR, else the spec's data_dir (a
     hostile path stays one path), else $XDG_DATA_HOME/stackgen/<name>, else ~/.local/share."""
+    tmp_path = short_tmp
     base = "version: 1\nname: dd\ntargets: [processes]\nservices: {redis: {}}\n"
     hostile = "/tmp/it's $(touch x) `y` \"z\" {{.a}} $$"
     cases = [
@@ -224,3 +239,199 @@ def test_a_container_service_leaves_processes_out_of_the_default_targets():
     assert "process-compose.yaml" not in files and "compose.yaml" in files
     plain = validate(parse("version: 1\nname: x\nservices:\n  redis: {}\n", "stack.yaml"))
     assert "processes" in plain.targets and plain.warnings == ()
+
+
+def _dry_run(pc: str, text: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    """process-compose's own load of the file (--dry-run: strict validation, then exit)."""
+    (tmp_path / "process-compose.yaml").write_text(text)
+    return subprocess.run(
+        [pc, "up", "-f", str(tmp_path / "process-compose.yaml"), "--dry-run", "--disable-dotenv", "-t=false",
+         "-u", str(tmp_path / "pc.sock"), "-L", str(tmp_path / "pc.log")],
+        cwd=tmp_path, env={"PATH": os.defpath, "HOME": str(tmp_path), "STACKGEN_DATA_DIR": str(tmp_path / "state")},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(SEEDS))
+def test_the_real_process_compose_loads_every_seed(case, tmp_path):
+    """Beyond the schema: process-compose's loader checks dependencies (a process that starts
+    by default may not depend on a disabled one, such as tutor's profiled Ollama)."""
+    pc = require_tool("process-compose", "the rendered file is loaded by the real process-compose")
+    proc = _dry_run(pc, SEEDS[case], tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "Validated" in proc.stdout + proc.stderr
+
+
+def test_the_dry_run_can_fail(tmp_path):
+    pc = require_tool("process-compose", "the rendered file is loaded by the real process-compose")
+    data = yaml.safe_load(SEEDS["tutor"])
+    data["processes"]["ollama-models"].pop("disabled")  # the pull waits for a disabled Ollama
+    proc = _dry_run(pc, yaml.safe_dump(data).replace("$", "$$").replace("$${STACKGEN_DATA_DIR}", "${STACKGEN_DATA_DIR}"), tmp_path)
+    assert proc.returncode != 0
+    assert "dependency process 'ollama' in process 'ollama-models' is disabled" in proc.stdout + proc.stderr
+
+
+def test_a_profiled_service_is_disabled_and_not_waited_for():
+    """compose profiles on processes: the profiled service and its jobs are `disabled` (`up`
+    leaves them off); a default user of it starts without it (compose: `required: false`), a
+    profiled user keeps the dependency. The run with the real binary is in
+    tests/e2e/test_processes_e2e.py::test_a_profiled_service_is_off_until_started."""
+    text = (
+        "version: 1\nname: p\ntargets: [processes, compose]\nservices:\n"
+        "  base: {kind: app, command: [a], image: 'x.io/a:1', uses: [redis, ollama]}\n"
+        "  tool: {kind: app, command: [b], image: 'x.io/b:1', uses: [ollama], profiles: [llm]}\n"
+        "  redis: {}\n"
+        "  ollama: {models: [m], profiles: [llm]}\n"
+    )
+    files = rendered(text)
+    procs = yaml.safe_load(files["process-compose.yaml"])["processes"]
+    assert {name for name, p in procs.items() if p.get("disabled")} == {"tool", "ollama", "ollama-models"}
+    assert all(p["disabled"] is True for p in procs.values() if "disabled" in p)
+    assert procs["base"]["depends_on"] == {"redis": {"condition": "process_healthy"}}
+    assert procs["tool"]["depends_on"] == {"ollama": {"condition": "process_healthy"}}
+    assert procs["ollama-models"]["depends_on"] == {"ollama": {"condition": "process_healthy"}}
+    compose = yaml.safe_load(files["compose.yaml"])["services"]
+    assert compose["base"]["depends_on"]["ollama"]["required"] is False  # the same choice as compose
+
+
+
+# The longest path a Unix socket can have on Linux (sun_path: 108 bytes with the NUL).
+SOCKET_MAX = 107
+PG_SOCKET = "/postgres/run/.s.PGSQL.5432"  # below the state folder, for services.postgres on 5432
+PG_STACK = "version: 1\nname: s\ntargets: [processes]\nsystems: [x86_64-linux]\nservices:\n  postgres: {}\n"
+
+
+def test_a_literal_data_dir_too_long_for_a_socket_is_refused():
+    """At validation: the postgres socket (the longest here) decides; one byte less passes."""
+    fits = "/" + "d" * (SOCKET_MAX - len(PG_SOCKET) - 1)
+    assert len(fits + PG_SOCKET) == SOCKET_MAX
+    validate(parse(PG_STACK + f"data_dir: {fits}\n", "stack.yaml"))
+    with pytest.raises(StackError) as err:
+        validate(parse(PG_STACK + f"data_dir: {fits}x\n", "stack.yaml"))
+    assert str(err.value).startswith("stack.yaml:7:11: error: data_dir is too long for the processes target: the Unix socket ")
+    assert f"{PG_SOCKET} would be 108 bytes, and a socket path holds at most 107" in str(err.value)
+    assert f"choose a data_dir of at most {len(fits)} bytes" in str(err.value)
+    # macOS' sun_path is 4 bytes shorter; without postgres, the control socket decides
+    with pytest.raises(StackError, match="would be 107 bytes, and a socket path holds at most 103"):
+        validate(parse(PG_STACK.replace("x86_64-linux", "x86_64-linux, aarch64-darwin") + f"data_dir: {fits}\n", "stack.yaml"))
+    control = "/" + "c" * (SOCKET_MAX - len("/process-compose.sock"))
+    validate(parse(PG_STACK.replace("postgres: {}", "redis: {}") + f"data_dir: {control[:-1]}\n", "stack.yaml"))
+    with pytest.raises(StackError, match=r"/process-compose.sock would be 108 bytes"):
+        validate(parse(PG_STACK.replace("postgres: {}", "redis: {}") + f"data_dir: {control}\n", "stack.yaml"))
+    # ~/ is known only at run time; other targets have no socket to fit
+    validate(parse(PG_STACK + f"data_dir: ~{fits}x\n", "stack.yaml"))
+    validate(parse(PG_STACK.replace("[processes]", "[nixos]") + f"data_dir: {fits}x\n", "stack.yaml"))
+
+
+def test_a_state_folder_too_long_for_a_socket_stops_services_sh(short_tmp):
+    """At run time (the default data_dir under $HOME, or STACKGEN_DATA_DIR): services.sh says
+    which socket does not fit and exits 1 before it creates anything or starts process-compose
+    (a recording stand-in on PATH shows whether it ran)."""
+    files = rendered(PG_STACK)
+    (short_tmp / "tree/nix/processes").mkdir(parents=True)
+    for rel in ("process-compose.yaml", "nix/processes/services.sh"):
+        (short_tmp / "tree" / rel).write_text(files[rel])
+    (short_tmp / "bin").mkdir()
+    (short_tmp / "bin/process-compose").write_text(f"#!/bin/sh\necho ran > {short_tmp}/ran\n")
+    (short_tmp / "bin/process-compose").chmod(0o755)
+
+    def run(env):
+        return subprocess.run(
+            ["bash", str(short_tmp / "tree/nix/processes/services.sh"), "up", "-t=false"], cwd=short_tmp,
+            env={"PATH": f"{short_tmp}/bin:{os.defpath}", **env}, capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+
+    # the default, $HOME/.local/share/stackgen/s: a long home
+    home = short_tmp / ("h" * (SOCKET_MAX - len(f"{short_tmp}/") - len("/.local/share/stackgen/s") - len(PG_SOCKET)))
+    state = f"{home}/.local/share/stackgen/s"
+    assert len(state + PG_SOCKET) == SOCKET_MAX
+    proc = run({"HOME": f"{home}x"})
+    assert proc.returncode == 1 and not (short_tmp / "ran").exists()
+    assert proc.stderr == (
+        f"services.sh: the state folder {home}x/.local/share/stackgen/s is too long: the Unix socket"
+        f" {home}x/.local/share/stackgen/s{PG_SOCKET} would be 108 bytes, and a socket path holds at most 107."
+        " Use a shorter folder: STACKGEN_DATA_DIR=/short/path, or data_dir: in stack.yaml\n"
+    )
+    assert not Path(f"{home}x").exists()  # nothing created
+    # bytes, not characters: a two-byte character makes the same path one byte too long
+    proc = run({"STACKGEN_DATA_DIR": state[:-1] + "é"})
+    assert proc.returncode == 1 and "would be 108 bytes" in proc.stderr and not (short_tmp / "ran").exists()
+    proc = run({"HOME": str(home)})  # one byte less: process-compose starts
+    assert proc.returncode == 0, proc.stderr
+    assert (short_tmp / "ran").exists() and Path(state, "logs").is_dir()
+
+
+def test_postgres_fails_cryptically_on_a_path_one_byte_longer(short_tmp):
+    """Why the check exists and that its limit is PostgreSQL's: the real server (Debian's) starts
+    on a socket folder whose socket path is 107 bytes and refuses one of 108."""
+    initdb = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not initdb:
+        require_tool("initdb", "the socket limit is checked against the real PostgreSQL")
+    bindir = initdb[-1].parent
+    user = {}
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        import pwd
+
+        entry = pwd.getpwnam("postgres")
+        user = {"user": entry.pw_uid, "group": entry.pw_gid}
+        os.chown(short_tmp, entry.pw_uid, entry.pw_gid)
+    data = short_tmp / "d"
+    subprocess.run([bindir / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "-N"], check=True, capture_output=True, **user)
+    port = 5432
+    for length, ok in ((SOCKET_MAX, True), (SOCKET_MAX + 1, False)):
+        run = short_tmp / ("r" * (length - len(str(short_tmp)) - len(f"/.s.PGSQL.{port}") - 1))
+        run.mkdir()
+        if user:
+            os.chown(run, user["user"], user["group"])
+        assert len(f"{run}/.s.PGSQL.{port}") == length
+        server = subprocess.Popen(
+            [bindir / "postgres", "-D", data, "-k", run, "-p", str(port), "-c", "listen_addresses="],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **user,
+        )  # fmt: skip
+        try:
+            if ok:
+                deadline = time.monotonic() + 30
+                while not (run / f".s.PGSQL.{port}").exists():
+                    assert server.poll() is None and time.monotonic() < deadline, server.stdout.read()
+                    time.sleep(0.1)
+            else:
+                out = server.communicate(timeout=30)[0]
+                assert server.returncode != 0 and "is too long (maximum 107 bytes)" in out, out
+        finally:
+            if server.poll() is None:
+                server.terminate()
+                server.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    "down_rc, list_rc, want_rc, calls",
+    [
+        (0, 0, 0, ["down"]),  # answered: done
+        (1, 1, 0, ["down", "process list"]),  # exited before it answered, socket gone: down
+        (1, 0, 1, ["down", "process list"]),  # still answering: `down` really failed
+    ],
+)
+def test_down_counts_a_stack_that_stopped_before_it_answered(short_tmp, down_rc, list_rc, want_rc, calls):
+    """process-compose v1.87 answers `down` from the server it is stopping, and sometimes exits
+    first (the client: "project/stop: EOF", about 1 run in 8 in the e2e test). services.sh then
+    asks the control socket: no answer means the stack is down. The race itself cannot be
+    forced; a stand-in process-compose plays both outcomes."""
+    files = rendered(PG_STACK)
+    (short_tmp / "tree/nix/processes").mkdir(parents=True)
+    (short_tmp / "tree/nix/processes/services.sh").write_text(files["nix/processes/services.sh"])
+    (short_tmp / "bin").mkdir()
+    stand_in = short_tmp / "bin/process-compose"
+    stand_in.write_text(
+        f'#!/bin/sh\ncase "$1" in\n'
+        f'  down) echo down >> {short_tmp}/calls; exit {down_rc} ;;\n'
+        f'  process) echo "process $2" >> {short_tmp}/calls; exit {list_rc} ;;\n'
+        f'esac\nexit 9\n'
+    )
+    stand_in.chmod(0o755)
+    proc = subprocess.run(
+        ["bash", str(short_tmp / "tree/nix/processes/services.sh"), "down"], cwd=short_tmp, capture_output=True, text=True,
+        env={"PATH": f"{short_tmp}/bin:{os.defpath}", "STACKGEN_DATA_DIR": str(short_tmp / "state")}, timeout=30,
+    )  # fmt: skip
+    assert proc.returncode == want_rc, proc.stderr
+    assert (short_tmp / "calls").read_text().splitlines() == calls
+    assert ("the stack is down" in proc.stderr) == (calls == ["down", "process list"] and want_rc == 0)

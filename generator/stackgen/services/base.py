@@ -152,6 +152,11 @@ class Kind:
         check = self.health(svc)
         return on_host(check, native_endpoint(svc), lambda option: sh_quote(svc.options[option])) if check else None
 
+    def process_sockets(self, svc: "Service") -> tuple[str, ...]:
+        """The Unix sockets its process creates, relative to the stack's state folder (checked
+        against sun_path: procplan.socket_checks and services.sh)."""
+        return ()
+
     def process_jobs(self, spec: "Spec", svc: "Service") -> list["Process"]:
         """One-shot processes that run after the service is healthy (model pulls)."""
         return []

@@ -162,6 +162,10 @@ class Postgres(Kind):
         # pg_isready (the server's own client) connects without authenticating
         return Check(command=lambda place: f"pg_isready -q -h {sh_quote(place.at.host)} -p {place.at.port} -U postgres")
 
+    def process_sockets(self, svc):
+        # postgres.sh: the server's socket folder STATE/run; PostgreSQL names the socket itself.
+        return (f"{svc.name}/{PROCESS_SOCKET_DIR}/.s.PGSQL.{svc.port}",)
+
     def container(self, spec, svc, peer):
         from ..containers import base, secret, secret_path
 
@@ -291,6 +295,11 @@ def process_init_sql(svc) -> str | None:
     head = [lines[0], "-- nix/processes/postgres.sh runs this once, when it initializes an empty data folder."]
     first = [f'CREATE DATABASE "{databases[0]}";'] if databases else []
     return "\n".join(head + first + lines[2:])
+
+
+# The folder in a native cluster's state folder where its server puts its Unix socket
+# (postgres.sh; the superuser logs in only there).
+PROCESS_SOCKET_DIR = "run"
 
 
 def process_init_path(svc) -> str:

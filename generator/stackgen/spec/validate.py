@@ -90,6 +90,10 @@ def validate(doc: Document) -> Spec:
         c.error(("targets", list(targets).index("fleet")), "the fleet target needs hosts:", "add hosts: (which machine runs which service), or drop fleet from targets")
 
     _semantics(c, systems, gpu)
+    if targets is not INVALID and "processes" in targets and isinstance(data_dir, str) and systems is not INVALID:
+        from ..procplan import socket_checks  # the processes target's Unix sockets must fit sun_path
+
+        socket_checks(c, data_dir, services, systems)
     _branch_semantics(c, nixpkgs, systems)
     if targets is not INVALID and instances.CONTAINER_TARGETS & set(targets):
         instances.container_checks(c, services, native_ollama=not {"compose", "quadlet"} & set(targets))

@@ -35,10 +35,16 @@ FORMAT = "0.5"
 def render(spec: Spec, tpl: "Templates") -> dict[str, str]:
     plan = procplan.plan(spec)
     files = {FILE: _header(spec) + _substitution_safe(_dump(_project(spec, plan)))}
-    files[f"{procplan.SCRIPTS}/services.sh"] = tpl("processes/services.sh.j2", data_dir=procplan.data_dir_expression(spec))
+    files[f"{procplan.SCRIPTS}/services.sh"] = tpl(
+        "processes/services.sh.j2",
+        data_dir=procplan.data_dir_expression(spec),
+        control_socket=procplan.CONTROL_SOCKET,
+        sockets=procplan.words(*procplan.sockets(spec.services)),
+        sun_path=procplan.SUN_PATH,
+    )
     pgs = spec.of_kind("postgres")
     if pgs:
-        files[f"{procplan.SCRIPTS}/postgres.sh"] = tpl("processes/postgres.sh.j2")
+        files[f"{procplan.SCRIPTS}/postgres.sh"] = tpl("processes/postgres.sh.j2", socket_dir=postgres.PROCESS_SOCKET_DIR)
     for svc in pgs:
         sql = postgres.process_init_sql(svc)
         if sql:
@@ -84,6 +90,8 @@ def _project(spec: Spec, plan: list[Process]) -> dict[str, Any]:
 
 def _process(proc: Process) -> dict[str, Any]:
     out: dict[str, Any] = {"command": _pc(proc.command)}
+    if proc.disabled:
+        out["disabled"] = True
     if proc.env:
         out["environment"] = [_pc(f"{name}={value}") for name, value in proc.env.items()]
     out["log_location"] = LOG_LOCATION.format(name=proc.name)
