@@ -50,7 +50,8 @@ import os
 import re
 import stat
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import field
+from .records import dataclass  # dataclasses.dataclass without per-class exec()
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
