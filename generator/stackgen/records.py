@@ -58,30 +58,32 @@ def _process(cls: type, frozen: bool) -> type:
 def _init(cls: type, fields: tuple[dataclasses.Field, ...]):
     names = tuple(f.name for f in fields)
     known = frozenset(names)
+    defaults = {f.name: f.default for f in fields if f.default is not _MISSING}
+    factories = {f.name: f.default_factory for f in fields if f.default_factory is not _MISSING}
     post_init = hasattr(cls, "__post_init__")
     qualname = cls.__qualname__
-    setattr_ = object.__setattr__  # works for frozen and mutable classes alike
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        if len(args) > len(names):
-            raise TypeError(f"{qualname}.__init__() takes {len(names) + 1} positional arguments but {len(args) + 1} were given")
-        for key in kwargs:
-            if key not in known:
-                raise TypeError(f"{qualname}.__init__() got an unexpected keyword argument '{key}'")
-        for i, f in enumerate(fields):
-            if i < len(args):
-                if f.name in kwargs:
-                    raise TypeError(f"{qualname}.__init__() got multiple values for argument '{f.name}'")
-                value = args[i]
-            elif f.name in kwargs:
-                value = kwargs[f.name]
-            elif f.default is not _MISSING:
-                value = f.default
-            elif f.default_factory is not _MISSING:
-                value = f.default_factory()
+        if args:
+            if len(args) > len(names):
+                raise TypeError(f"{qualname}.__init__() takes {len(names) + 1} positional arguments but {len(args) + 1} were given")
+            for name, value in zip(names, args):
+                if name in kwargs:
+                    raise TypeError(f"{qualname}.__init__() got multiple values for argument '{name}'")
+                kwargs[name] = value
+        if not known.issuperset(kwargs):
+            key = next(k for k in kwargs if k not in known)
+            raise TypeError(f"{qualname}.__init__() got an unexpected keyword argument '{key}'")
+        values = self.__dict__  # what the generated __init__ fills, frozen or not, in field order
+        for name in names:
+            if name in kwargs:
+                values[name] = kwargs[name]
+            elif name in defaults:
+                values[name] = defaults[name]
+            elif name in factories:
+                values[name] = factories[name]()
             else:
-                raise TypeError(f"{qualname}.__init__() missing required argument: '{f.name}'")
-            setattr_(self, f.name, value)
+                raise TypeError(f"{qualname}.__init__() missing required argument: '{name}'")
         if post_init:
             self.__post_init__()
 
