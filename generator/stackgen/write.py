@@ -783,7 +783,7 @@ def _stage(staging: int, label: str, data: bytes, mode: int, *, keep: bool = Fal
     """Write `data` to a new file in the staging folder: (its name there, its descriptor when
     `keep`, else None). Not yet durable: the caller fsyncs it (`_sync_staged`) before anything
     refers to it, through the kept descriptor (no second open) or by name."""
-    base = re.sub(r"[^A-Za-z0-9._-]", "_", label)[:64]
+    base = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "._-") else "_" for ch in label[:64])
     for _ in range(100):
         tmp = f"{base}.{os.urandom(4).hex()}.tmp"  # what secrets.token_hex does, without importing it
         try:
