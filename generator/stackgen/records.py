@@ -49,7 +49,7 @@ def _process(cls: type, frozen: bool) -> type:
     for name, method in methods.items():
         if name in own or (name == "__hash__" and "__eq__" in own):
             continue  # the class's own method (and the hash that goes with its own equality)
-        if method is not None:
+        if method is not None and method not in (_frozen_setattr, _frozen_delattr):  # those two are shared
             method.__qualname__ = f"{cls.__qualname__}.{name}"
         setattr(cls, name, method)  # on the class: its instances' __setattr__ is not involved
     return cls
