@@ -6,7 +6,7 @@ README's NixOS section). Kept free of heavy imports: the CLI's fast path reads i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .records import dataclass  # dataclasses.dataclass without per-class exec()
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ own format (compose interpolation, systemd specifiers and quoting).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
+from .records import dataclass  # dataclasses.dataclass without per-class exec()
 from typing import Callable, Collection
 
 from . import mirrordata

@@ -6,6 +6,7 @@ import re
 from typing import Iterable
 
 _NIX_ESCAPES = {"\\": "\\\\", '"': '\\"', "$": "\\$", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_NIX_TABLE = str.maketrans(_NIX_ESCAPES)  # str.translate: the same mapping, in C
 _NIX_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_'-]*")
 _NIX_KEYWORDS = {"if", "then", "else", "assert", "with", "let", "in", "rec", "inherit", "or"}
 
@@ -17,7 +18,7 @@ def nix_str(value: object) -> str:
     backslashes, quotes and the whitespace escapes Nix knows.
     """
     text = str(value)
-    return '"' + "".join(_NIX_ESCAPES.get(ch, ch) for ch in text) + '"'
+    return '"' + text.translate(_NIX_TABLE) + '"'
 
 
 def nix_attr(name: str) -> str:

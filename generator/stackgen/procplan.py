@@ -16,7 +16,8 @@ Nothing here imports a target, Jinja2 or YAML.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
+from .records import dataclass  # dataclasses.dataclass without per-class exec()
 
 from .escape import sh_quote
 from .spec.model import Service, Spec

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from dataclasses import dataclass
+from .records import dataclass  # dataclasses.dataclass without per-class exec()
 from functools import lru_cache
 from pathlib import Path
 from typing import Any

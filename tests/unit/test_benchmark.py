@@ -38,3 +38,15 @@ def test_benchmark_runs_every_part(tmp_path):
     if "hook" in parts:
         assert res["hook"]["debian"]["in_shell"]["median"] > 0
     assert "targets:" in proc.stdout
+
+
+def test_stages_times_every_stage_of_a_real_render(tmp_path):
+    """benchmarks/stages.py: the reference render, stage by stage; every stage took time."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import stages
+    finally:
+        sys.path.pop(0)
+    got = stages.measure(ROOT / "examples" / "ai-stack.yaml", runs=1)
+    assert list(got) == list(stages.STAGES)
+    assert all(r["wall_ms"] > 0 and r["cpu_ms"] >= 0 for r in got.values()), got

@@ -317,13 +317,13 @@ def test_a_full_disk_part_way_through_changes_no_file(project, monkeypatch, fail
 
     real_stage, outputs = write._stage, []
 
-    def stage(staging, name, data, mode):
+    def stage(staging, name, data, mode, **kw):
         is_state = name == "state.json"
         if not is_state:
             outputs.append(name)
         if (failing == "the journal" and is_state) or (failing == "the third file" and len(outputs) == 3):
             raise OSError(28, "No space left on device")
-        return real_stage(staging, name, data, mode)
+        return real_stage(staging, name, data, mode, **kw)
 
     monkeypatch.setattr(write, "_stage", stage)
     result = run("render")
@@ -454,10 +454,10 @@ def test_an_edit_saved_while_files_are_staged_is_kept_and_nothing_is_written(pro
     before = tree(project)
     real_stage = write._stage
 
-    def stage(staging, name, data, mode):
+    def stage(staging, name, data, mode, **kw):
         if name == "mirrors.sh":  # the render has classified (under the lock) and is staging
             (project / "env/mirrors.sh").write_text("# the user saved this just now\n")
-        return real_stage(staging, name, data, mode)
+        return real_stage(staging, name, data, mode, **kw)
 
     monkeypatch.setattr(write, "_stage", stage)
     result = run("render")

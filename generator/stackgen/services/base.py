@@ -11,7 +11,7 @@ Nothing here imports a target, Jinja2 or YAML: validation loads these modules.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ..records import dataclass  # dataclasses.dataclass without per-class exec()
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:

@@ -20,8 +20,10 @@ YAML11_BOOLS = {"y", "yes", "n", "no", "on", "off", "true", "false"}
 NIX_KEYWORDS = {"if", "then", "else", "assert", "with", "let", "in", "rec", "inherit", "or"}
 # C0 and C1 controls (not \t \n), DEL, Unicode line separators, bidi overrides and isolates
 # ("Trojan Source": text that displays in another order than it reads), lone surrogates.
-CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+_PATTERNS = {
+    "CONTROL": "[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]",
+    "BIDI": "[\u202a-\u202e\u2066-\u2069]",
+}
 DECIMAL = re.compile(r"[-+]?(0|[1-9][0-9]*)")
 
 Checker = Callable[["Collector", tuple, Any], Any]
@@ -91,7 +93,7 @@ def string(
     allow_newlines: bool = False,
     coerce_int: bool = False,
 ) -> Checker:
-    regex = re.compile(pattern) if pattern else None
+    # compiled (and cached by `re`) at the first value it checks: a spec meets few of the patterns
 
     def check(c: Collector, path: tuple, value: Any) -> Any:
         if coerce_int:
@@ -102,18 +104,36 @@ def string(
             return c.error(path, f"{dotted(path)} must be a string, not {kind_of(value)}", _quote_hint(c, path, value))
         if len(value) > max_len:
             return c.error(path, f"{dotted(path)} is longer than {max_len} characters")
-        bad = CONTROL.search(value)
+        bad = control_char(value)
         if bad:
             ch = bad.group()
-            what = "a lone surrogate" if "\ud800" <= ch <= "\udfff" else "the bidirectional-text control" if BIDI.match(ch) else "the control character"
+            what = "a lone surrogate" if "\ud800" <= ch <= "\udfff" else "the bidirectional-text control" if re.match(_PATTERNS["BIDI"], ch) else "the control character"
             return c.error(path, f"{dotted(path)} contains {what} {ch!r}")
         if not allow_newlines and ("\n" in value or "\t" in value):
             return c.error(path, f"{dotted(path)} must be a single line")
-        if regex and not regex.fullmatch(value):
+        if pattern and not re.fullmatch(pattern, value):
             return c.error(path, f"{dotted(path)} {value!r} is not {describe or 'valid'}")
         return value
 
     return check
+
+
+def control_char(text: str) -> re.Match | None:
+    """The first character of CONTROL in `text`, if any. Printable ASCII (most of a spec) holds
+    none, which is checked without compiling CONTROL: its Unicode ranges make it the costliest
+    pattern to compile in a render."""
+    if text.isascii() and text.isprintable():
+        return None
+    return re.search(_PATTERNS["CONTROL"], text)
+
+
+def __getattr__(name: str) -> re.Pattern:
+    """CONTROL and BIDI as compiled patterns (for other modules), compiled at the first use:
+    CONTROL's Unicode ranges make it the costliest pattern of a render to compile."""
+    if name not in _PATTERNS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    pattern = globals()[name] = re.compile(_PATTERNS[name])
+    return pattern
 
 
 def _as_text(c: Collector, path: tuple, value: Any) -> Any:

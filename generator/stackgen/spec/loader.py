@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import field
+from ..records import dataclass  # dataclasses.dataclass without per-class exec()
 from functools import cached_property
 from pathlib import Path
 from typing import Any

@@ -5,7 +5,8 @@ Targets read only this; they never see YAML or positions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
+from ..records import dataclass  # dataclasses.dataclass without per-class exec()
 from typing import Any
 
 from ..branches import BRANCH_TABLE, BRANCHES, DEFAULT_BRANCH, Branch  # noqa: F401 (re-exported)

@@ -5,27 +5,48 @@ Adding a target is adding a module here, a templates folder, and a line below.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+import importlib
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from ..spec.model import Spec
-from . import compose, devshell, flake, fleet, home, kubernetes, mirrors, nixos, processes, quadlet
 
 if TYPE_CHECKING:
     from ..render import Templates
 
 Target = Callable[[Spec, "Templates"], dict[str, str]]
 
-# Files shared by the Nix targets (flake.nix): rendered when any Nix target is selected.
-SHARED: dict[str, Target] = {"flake": flake.render}
 
-TARGETS: dict[str, Target] = {
-    "devshell": devshell.render,
-    "nixos": nixos.render,
-    "home-manager": home.render,
-    "compose": compose.render,
-    "quadlet": quadlet.render,
-    "mirrors": mirrors.render,
-    "processes": processes.render,
-    "kubernetes": kubernetes.render,
-    "fleet": fleet.render,
-}
+class _Registry(Mapping):
+    """Target name -> its render function. A target's module is imported the first time it is
+    looked up, so a render imports the targets its spec names and no others (issue 11)."""
+
+    def __init__(self, modules: dict[str, str]):
+        self._modules = modules  # name -> module in this package
+
+    def __getitem__(self, name: str) -> Target:
+        return importlib.import_module(f".{self._modules[name]}", __name__).render
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+
+# Files shared by the Nix targets (flake.nix): rendered when any Nix target is selected.
+SHARED: Mapping[str, Target] = _Registry({"flake": "flake"})
+
+TARGETS: Mapping[str, Target] = _Registry(
+    {
+        "devshell": "devshell",
+        "nixos": "nixos",
+        "home-manager": "home",
+        "compose": "compose",
+        "quadlet": "quadlet",
+        "mirrors": "mirrors",
+        "processes": "processes",
+        "kubernetes": "kubernetes",
+        "fleet": "fleet",
+    }
+)

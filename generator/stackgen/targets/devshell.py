@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dataclasses import dataclass
+from ..records import dataclass  # dataclasses.dataclass without per-class exec()
 
 from .. import mirrordata
 from ..spec.model import Spec
