@@ -120,7 +120,7 @@ def with_environment_file(secret: tuple[str, str] | None, command: tuple[str, ..
     return ("sh", "-c", ENV_FILE_LOADER, "stackgen-env", secret_path(secret[0]), *command)
 
 
-def plan(spec: Spec, peer: Callable[[str], str], host_network: Collection[str] = ()) -> list[Container]:
+def plan(spec: Spec, peer: Callable[[str], str], host_network: Collection[str] = (), only: Collection[str] | None = None) -> list[Container]:
     """The spec's services as containers. `peer(name)` is the host name another container
     reaches the service `name` by (the compose service name, or the Quadlet container name).
 
@@ -128,6 +128,7 @@ def plan(spec: Spec, peer: Callable[[str], str], host_network: Collection[str] =
     client of a service that is not a container (home-manager's native Ollama): such a container
     publishes no port, listens on the service's own address and port, and reaches every peer at
     the address that peer listens on or is published on (`Service.local_url`), not through `peer`.
+    `only`: plan just these services (in the spec's order).
     """
     from .services import KINDS
 
@@ -136,6 +137,8 @@ def plan(spec: Spec, peer: Callable[[str], str], host_network: Collection[str] =
         raise AssertionError(f"no host-network container for {unsupported}")
     out = []
     for name, svc in spec.services.items():
+        if only is not None and name not in only:
+            continue
         kind = KINDS[svc.kind]
         out.append(kind.container(spec, svc, peer, host_network=True) if name in host_network else kind.container(spec, svc, peer))
         out += kind.jobs(spec, svc, peer)

@@ -15,7 +15,7 @@ Nothing here imports a target, Jinja2 or YAML.
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
+from ..records import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from ..escape import sh_quote

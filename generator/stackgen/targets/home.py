@@ -118,13 +118,21 @@ def _plans(spec: Spec) -> list[tuple[Container, dict[str, Container]]]:
     def peer(name: str) -> str:
         return f"{spec.name}-{name}"  # the container's name, which is its name on the network
 
-    def planned(given: set[str]) -> list[Container]:
+    def planned(given: set[str], only: set[str] | None = None) -> list[Container]:
         # Ollama runs natively here; its models come from ollama-models.nix, not a pull job
-        return [c for c in containers.plan(_with_options(spec, given), peer, host_network) if not c.oneshot]
+        return [c for c in containers.plan(_with_options(spec, given), peer, host_network, only) if not c.oneshot]
 
     options = [SECRET_OPTIONS[s.kind][1] for s in spec.services.values() if s.kind in SECRET_OPTIONS]
     base = planned(set())
-    variants = {option: planned({option}) for option in options}
+
+    def variant(option: str) -> list[Container]:
+        """`base` with `option` set: only its service's container and those of its users change."""
+        owners = {s.name for s in spec.services.values() if s.kind in SECRET_OPTIONS and SECRET_OPTIONS[s.kind][1] == option}
+        touched = owners | {s.name for s in spec.services.values() if owners & set(s.options.get("uses", ()))}
+        changed = {c.name: c for c in planned({option}, touched)}
+        return [changed.get(c.name, c) for c in base]
+
+    variants = {option: variant(option) for option in options}
     # in the order the container mounts them with every file set (its `uses:` order)
     order = [[name for name, _ in ctr.secrets] for ctr in planned(set(options))]
 
