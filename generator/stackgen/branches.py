@@ -1,7 +1,7 @@
 """The nixpkgs branches a spec may name, and what each means for the rendered Nix.
 
 The one table keyed on `nixpkgs:` (sources: NIXOS-FACTS.md of the project docs, and the
-README's NixOS section). Kept free of heavy imports: the CLI's fast path reads it too.
+README's NixOS section). Kept free of heavy imports.
 """
 
 from __future__ import annotations
@@ -32,10 +32,3 @@ BRANCH_TABLE = {
 }
 BRANCHES = tuple(BRANCH_TABLE)
 DEFAULT_BRANCH = "nixos-26.11"
-
-
-def may_warn(raw: bytes) -> bool:
-    """Whether a spec's bytes may name a branch that warns (an ending release). The CLI's
-    up-to-date shortcut skips loading the spec, so such a spec takes the full path, which
-    prints the warning; a false positive (the name in a comment) only costs that shortcut."""
-    return any(b.name.encode() in raw for b in BRANCH_TABLE.values() if b.end_of_life)

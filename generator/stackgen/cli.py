@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .errors import StackError, printable
+from .errors import Problem, StackError, printable
 
 TARGET_NAMES = ("devshell", "nixos", "home-manager", "compose", "quadlet", "mirrors", "processes", "fleet", "kubernetes")  # spec.model.ALL_TARGETS
 SPEC_ARG = click.argument("spec", default="stack.yaml", type=click.Path(dir_okay=False, path_type=Path))
@@ -107,13 +107,14 @@ def render(spec: Path | None, out_dir: Path | None, check: bool, show_diff: bool
     out_dir = out_dir if out_dir is not None else _default_output(spec)
     # once: it may be a pipe; a spec the tree's state names must be a regular file (never a FIFO)
     raw = safeio.read_spec_bytes(spec, str(spec), safeio.MAX_SPEC_BYTES, regular_only=recorded)
-    from .branches import may_warn
-
-    # The up-to-date shortcut loads no spec, so a spec that may warn takes the full path.
-    key = _render_key(raw) if only is None and not show_diff and not force and not may_warn(raw) else None
+    key = _render_key(raw) if only is None and not show_diff and not force else None
     unchanged = write.up_to_date(out_dir, key) if key else None
     if unchanged is not None:  # the last full render of this spec, by this stackgen, is on disk
-        click.echo(f"{out_dir}: up to date ({unchanged} files)" if check else f"{out_dir}: 0 written, {unchanged} unchanged, 0 removed")
+        count, warnings = unchanged
+        # the warnings that render printed: a function of the spec's bytes and the code, as the key is
+        for w in warnings:
+            click.echo(Problem(file=str(spec), level="warning", **w).format(), err=True)
+        click.echo(f"{out_dir}: up to date ({count} files)" if check else f"{out_dir}: 0 written, {count} unchanged, 0 removed")
         return
 
     from .render import render_tree
@@ -126,7 +127,8 @@ def render(spec: Path | None, out_dir: Path | None, check: bool, show_diff: bool
         raise StackError(_not_a_target(spec, only, loaded.targets))
     files = render_tree(loaded, only)
     owners = None if only is None else ({only, "flake"} if only in NIX_TARGETS else {only})
-    plan = write.plan(out_dir, files, loaded.source_sha256, owners, key, spec_path=_recordable(spec, out_dir))
+    warned = [{k: getattr(p, k) for k in write.WARNING_FIELDS} for p in loaded.warnings]
+    plan = write.plan(out_dir, files, loaded.source_sha256, owners, key, spec_path=_recordable(spec, out_dir), warnings=warned)
 
     if show_diff:
         click.echo(write.diff(plan), nl=False)
@@ -276,8 +278,6 @@ def _count(n: int, noun: str) -> str:
 
 
 def _not_a_target(spec: Path, only: str, targets: tuple[str, ...]):
-    from .errors import Problem
-
     return Problem(f"--only {only}: the spec does not render that target", file=str(spec), hint="its targets are: " + ", ".join(targets))
 
 

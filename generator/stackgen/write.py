@@ -73,7 +73,12 @@ MAX_STATE_BYTES = 8 << 20  # about 25,000 files' entries; a bigger state file is
 MAX_FILE_BYTES = 64 << 20  # no rendered file comes near; a bigger file in the way is not ours
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _OWNER = re.compile(r"[a-z][a-z-]{0,31}")
-_STATE_KEYS = {"format", "stackgen", "files", "incomplete", "render_key", "spec"}
+_STATE_KEYS = {"format", "stackgen", "files", "incomplete", "render_key", "spec", "warnings"}
+# A warning the full render printed (errors.Problem without its file: the spec's name is the
+# one the command is given), recorded with render_key and printed again by the shortcut.
+WARNING_FIELDS = ("message", "line", "col", "source_line", "hint")
+MAX_WARNINGS = 64
+MAX_WARNING_TEXT = 4096
 MAX_SPEC_PATH = 4096
 _ENTRY_KEYS = {"sha256", "target", "spec_sha256", "stackgen", "previous"}
 _ABSENT = None  # what a create expects to find at its path
@@ -101,6 +106,7 @@ class Plan:
     spec_sha256: str
     owners: set[str] | None  # the targets this render covers (None: all)
     render_key: str | None = None  # freshness.render_key of a full render; recorded by apply
+    warnings: list[dict] = field(default_factory=list)  # what that render warned of (WARNING_FIELDS)
     swept: list[str] = field(default_factory=list)  # stale temp files removed by apply()
     files: list = field(default_factory=list)  # the rendered files: apply() classifies them again
     state_raw: bytes | None = None  # the state file's bytes as read (None: there was none)
@@ -126,13 +132,16 @@ def plan(
     owners: set[str] | None = None,
     render_key: str | None = None,
     spec_path: str | None = None,
+    warnings: list[dict] | None = None,
 ) -> Plan:
     """Classify each rendered file against what is on disk. Reads only; writes nothing.
     `spec_path` (relative to out_dir) is recorded in the state, so that `stackgen render` run
-    inside the tree finds its spec."""
+    inside the tree finds its spec; `warnings` (the spec's, as WARNING_FIELDS) with the
+    render_key, so that the up-to-date shortcut prints them as the full render did."""
     with _Tree(out_dir) as tree:
         p = _classify(tree, files, spec_sha256, owners, render_key)
     p.spec_path = spec_path
+    p.warnings = list(warnings or ())
     return p
 
 
@@ -170,9 +179,10 @@ def apply(p: Plan, *, force: bool = False) -> list[str]:
         ) from None
 
 
-def up_to_date(out_dir: Path, render_key: str) -> int | None:
-    """The number of files, when `out_dir` holds exactly what the full render keyed `render_key`
-    wrote (every recorded file present, a plain file, with its recorded hash); None otherwise."""
+def up_to_date(out_dir: Path, render_key: str) -> tuple[int, list[dict]] | None:
+    """(the number of files, the warnings that render printed), when `out_dir` holds exactly
+    what the full render keyed `render_key` wrote (every recorded file present, a plain file,
+    with its recorded hash); None otherwise."""
     try:
         with _Tree(out_dir) as tree:
             state, _ = _load_state(tree)
@@ -182,7 +192,7 @@ def up_to_date(out_dir: Path, render_key: str) -> int | None:
                 data = tree.read(rel)
                 if data is None or sha256(data) != entry["sha256"]:
                     return None
-            return len(state["files"])
+            return len(state["files"]), state.get("warnings", [])
     except (OSError, StackError):
         return None  # anything unexpected: the full pipeline decides, and explains
 
@@ -356,11 +366,29 @@ def _parse_state(raw: bytes) -> dict:
         raise ValueError("a malformed spec path")
     if "render_key" in state and not _is_hash(state["render_key"]):
         raise ValueError("a malformed render_key")
+    if "warnings" in state:
+        _check_warnings(state["warnings"])
     for rel, entry in state["files"].items():
         if not _clean_rel(rel) or not rel.isprintable() or not is_output(rel):
             raise ValueError(f"it lists the path {printable(rel)!r}, which stackgen never writes")
         _check_entry(rel, entry)
     return state
+
+
+def _check_warnings(warnings: object) -> None:
+    """Each a Problem's text fields (bounded strings; they are printed through Problem.format,
+    which escapes them for the terminal) and its position (positive ints), or null."""
+    if not isinstance(warnings, list) or len(warnings) > MAX_WARNINGS:
+        raise ValueError("a malformed warnings list")
+    for w in warnings:
+        if not isinstance(w, dict) or set(w) != set(WARNING_FIELDS):
+            raise ValueError("a malformed warning")
+        for key in ("message", "source_line", "hint"):
+            if not (key != "message" and w[key] is None or isinstance(w[key], str) and len(w[key]) <= MAX_WARNING_TEXT):
+                raise ValueError(f"a warning with a malformed {key}")
+        for key in ("line", "col"):
+            if not (w[key] is None or type(w[key]) is int and w[key] > 0):
+                raise ValueError(f"a warning with a malformed {key}")
 
 
 def _check_entry(rel: str, entry: object) -> None:
@@ -442,6 +470,8 @@ def _state_bytes(p: Plan, *, journal: bool) -> bytes:
         state["incomplete"] = True
     elif p.render_key:  # only a completed full render records it; any other write clears it
         state["render_key"] = p.render_key
+        if p.warnings:
+            state["warnings"] = p.warnings
     return (json.dumps(state, indent=2) + "\n").encode()
 
 

@@ -16,7 +16,7 @@ from stackgen.cli import cli
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
-    # On the default branch: a spec naming nixos-26.05 warns, so it never takes the shortcut.
+    # On the default branch: a spec without warnings (test_a_warning_... covers the others).
     text = (EXAMPLES / "ai-stack.yaml").read_text()
     assert "nixpkgs: nixos-26.05\n" in text
     (tmp_path / "stack.yaml").write_text(text.replace("nixpkgs: nixos-26.05\n", ""))
@@ -47,12 +47,38 @@ def test_unchanged_render_and_check_take_the_shortcut(project, monkeypatch):
 
 
 def test_a_warning_is_printed_on_every_render(project, monkeypatch):
+    """The shortcut prints the warnings the full render printed (recorded with its key: they
+    depend on nothing else), under the spec's name as this command gives it."""
     shutil.copy(EXAMPLES / "ai-stack.yaml", project / "stack.yaml")  # nixos-26.05
     first = run("render")
-    assert first.exit_code == 0 and "warning: nixpkgs nixos-26.05 reaches its end of life" in first.stderr
+    assert first.exit_code == 0 and "stack.yaml:7:10: warning: nixpkgs nixos-26.05 reaches its end of life" in first.stderr
+    count = len(json.loads((project / ".stackgen/state.json").read_text())["files"])
+
+    def boom(*_a, **_k):
+        raise AssertionError("the full render ran")
+
+    monkeypatch.setattr("stackgen.render.render_tree", boom)
     again = run("render")
     assert again.exit_code == 0 and again.stderr == first.stderr
-    assert again.stdout.startswith(".: 0 written, ")  # nothing rewritten
+    assert again.stdout == f".: 0 written, {count} unchanged, 0 removed\n"
+    check = run("render", "--check")
+    assert check.exit_code == 0 and check.stderr == first.stderr and check.stdout == f".: up to date ({count} files)\n"
+    named = run("render", str(project / "stack.yaml"))
+    assert named.stderr == first.stderr.replace("stack.yaml:7:10", f"{project / 'stack.yaml'}:7:10")
+
+
+def test_recorded_warnings_reach_the_terminal_escaped(project, monkeypatch):
+    """A state file is not trusted: a recorded warning with terminal escapes prints them as
+    text (Problem.format), as a spec's own text would."""
+    shutil.copy(EXAMPLES / "ai-stack.yaml", project / "stack.yaml")
+    assert run("render").exit_code == 0
+    path = project / ".stackgen/state.json"
+    data = json.loads(path.read_text())
+    data["warnings"][0].update(message="\x1b]0;pwned\x07\x1b[31mred", hint="\u202eevil")
+    path.write_text(json.dumps(data))
+    again = run("render")
+    assert again.exit_code == 0 and "\x1b" not in again.stderr and "\u202e" not in again.stderr
+    assert "\\x1b]0;pwned\\x07\\x1b[31mred" in again.stderr and "\\u202eevil" in again.stderr
 
 
 def test_same_output_as_the_full_pipeline(project, monkeypatch):

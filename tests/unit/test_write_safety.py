@@ -611,12 +611,23 @@ def test_a_damaged_state_entry_is_a_message_not_a_traceback(project, damage, arg
     assert tree(project) == before
 
 
+WARNING = {"message": "m", "line": 1, "col": 1, "source_line": "x", "hint": None}
+
+
 @pytest.mark.parametrize(
     "top",
-    [{"format": "1"}, {"format": True}, {"format": 2}, {"stackgen": ["x"]}, {"incomplete": "yes"}, {"render_key": 5}, {"files": []}, {"extra": 1}],
+    [
+        {"format": "1"}, {"format": True}, {"format": 2}, {"stackgen": ["x"]}, {"incomplete": "yes"}, {"render_key": 5}, {"files": []}, {"extra": 1},
+        # the recorded warnings (printed again by the up-to-date shortcut)
+        {"warnings": {}}, {"warnings": ["text"]}, {"warnings": [{"message": "m"}]},
+        {"warnings": [{**WARNING, "message": None}]}, {"warnings": [{**WARNING, "line": "1"}]}, {"warnings": [{**WARNING, "col": 0}]},
+        {"warnings": [{**WARNING, "line": True}]}, {"warnings": [{**WARNING, "hint": 3}]}, {"warnings": [{**WARNING, "extra": 1}]},
+        {"warnings": [{**WARNING, "source_line": "x" * 4097}]}, {"warnings": [WARNING] * 65},
+    ],  # fmt: skip
     ids=repr,
 )
 def test_a_damaged_state_file_is_a_message_not_a_traceback(project, top):
+    """The shortcut finds the state unusable and leaves it to the full path, which says why."""
     assert run("render").exit_code == 0
     data = {**state(project), **top}
     (project / ".stackgen/state.json").write_text(json.dumps(data))
