@@ -32,6 +32,7 @@ import pytest
 import yaml
 
 from conftest import render_text, require_tool
+from httpfakes import free_ports
 
 pytestmark = pytest.mark.podman
 
@@ -57,12 +58,6 @@ wget -q -O /www/ollama.txt "$OLLAMA_BASE_URL/api/tags" || { echo "ollama unreach
 echo '{"status":true}' > /www/health
 exec httpd -f -p 8080 -h /www
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Podman:
@@ -191,7 +186,7 @@ def test_compose_stack_comes_up_healthy_and_answers(podman_env, tmp_path):
     if probe.returncode != 0 or probe.stdout.strip() != "ok":
         pytest.skip(f"podman is installed but cannot run containers here: {probe.stderr.strip()[-500:]}")
 
-    ports = {kind: free_port() for kind in ("ollama", "redis", "open-webui")}
+    ports = dict(zip(("ollama", "redis", "open-webui"), free_ports(3)))
     secret = tmp_path / "redis-password"
     secret.write_text("s3cret$with%chars")
     spec = f"""version: 1
@@ -262,7 +257,7 @@ def test_app_starts_after_redis_is_healthy_and_reaches_it_through_redis_url(podm
     if probe.returncode != 0 or probe.stdout.strip() != "ok":
         pytest.skip(f"podman is installed but cannot run containers here: {probe.stderr.strip()[-500:]}")
 
-    ports = {"redis": free_port(), "api": free_port()}
+    ports = dict(zip(("redis", "api"), free_ports(2)))
     secret = tmp_path / "redis-password"
     secret.write_text("s3cret$with%chars")
     spec = f"""version: 1

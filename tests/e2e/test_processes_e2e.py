@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 
 from conftest import require_tool
-from httpfakes import free_port
+from httpfakes import free_ports
 from stackgen.render import render_tree
 from stackgen.spec.loader import parse
 from stackgen.spec.validate import validate
@@ -225,7 +225,7 @@ def test_stack_runs_restarts_and_stops_cleanly(stack_root):
     (stack_root / "secrets/redis").write_text("re\"d\\is $y 'pw'\n")
     (stack_root / "app.py").write_text(APP)
     marker = stack_root / "project" / "marker.jsonl"
-    pg_port, redis_port, app_port = free_port(), free_port(), free_port()
+    pg_port, redis_port, app_port = free_ports(3)
     spec = {
         "version": 1, "name": "e2e", "targets": ["processes"], "data_dir": str(stack_root / "state"),
         "services": {
@@ -326,7 +326,7 @@ def test_a_profiled_service_is_off_until_started(stack_root):
         (stack_root / sub).mkdir()
     (stack_root / "serve.py").write_text(SERVE)
     marker = stack_root / "project" / "marker"
-    base_port, extra_port = free_port(), free_port()
+    base_port, extra_port = free_ports(2)
 
     def app(name, port, **more):
         return {"kind": "app", "command": ["python3", str(stack_root / "serve.py"), name, str(port)], "port": port,
