@@ -361,7 +361,18 @@ def oci_containers(spec: Spec, everyone: dict[str, Service]) -> list[dict]:
             opts["devices"] = [GPU_DEVICE]
         health = kind.container_health(svc)
         if health is not None:
-            extra.append("--health-cmd=" + health.command)
+            # its unit is started once healthy (podman.sdnotify below), and nixpkgs gives it no
+            # start timeout (TimeoutStartSec=0, for image pulls): a container that never gets
+            # healthy is killed after its start period and retries, so the unit fails instead
+            # of waiting for ever
+            extra += [
+                "--health-cmd=" + health.command,
+                f"--health-start-period={health.start_period}",
+                f"--health-interval={health.interval}",
+                f"--health-timeout={health.timeout}",
+                f"--health-retries={health.retries}",
+                "--health-on-failure=kill",
+            ]
         if extra:
             opts["extraOptions"] = extra
         units = [u for dep in used if dep.kind != "container" and dep.name in spec.services for u in unit_of(spec, dep)]

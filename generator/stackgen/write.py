@@ -142,6 +142,10 @@ def plan(
         p = _classify(tree, files, spec_sha256, owners, render_key)
     p.spec_path = spec_path
     p.warnings = list(warnings or ())
+    try:
+        _check_warnings(p.warnings)  # what the state's reader accepts (a spec line may be 1 MiB)
+    except ValueError:
+        p.render_key, p.warnings = None, []  # unrecordable: no shortcut, so the full path prints them
     return p
 
 

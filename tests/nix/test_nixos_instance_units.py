@@ -130,6 +130,8 @@ def test_instance_units_carry_hostile_values_exactly(model, host, password, args
     assert "SMALL_URL=" + got["SMALL_URL"] in pairs  # on the host's network, at the server's address
     assert "--network=host" in argv[:image]
     assert "--sdnotify=healthy" in argv[:image]  # started (for the units after it) once healthy
+    # ... and killed (its unit failing) if it never gets there: nixpkgs' unit has no start timeout
+    assert {"--health-start-period=30s", "--health-retries=5", "--health-on-failure=kill"} <= set(argv[:image])
     health = next(a for a in argv[:image] if a.startswith("--health-cmd="))
     run = subprocess.run(["sh", "-c", 'eval "set -- $1"; printf "%s\\0" "$@"', "-", health.removeprefix("--health-cmd=")], capture_output=True, check=True)
     assert run.stdout.decode().split("\0")[:-1] == probe  # podman runs it with /bin/sh -c

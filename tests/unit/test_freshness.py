@@ -139,3 +139,23 @@ def test_the_key_covers_code_templates_and_spec(tmp_path):
 def test_the_real_roots_hold_the_code_and_the_templates():
     files = {p.name for root in freshness.code_roots() for p in freshness._files(root)}
     assert {"cli.py", "render.py", "escape.py", "mirrordata.py", "devshell.nix.j2"} <= files
+
+
+def test_a_warning_too_long_to_record_leaves_the_shortcut_off(project, monkeypatch):
+    """A warning quoting a spec line longer than the state may hold (a flow-style line can be
+    1 MiB) is not recorded, and neither is the key: every render takes the full path and
+    warns, and the state stays readable."""
+    from stackgen import write
+
+    long_env = "x" * (write.MAX_WARNING_TEXT + 1)
+    (project / "stack.yaml").write_text(
+        "version: 1\nname: demo\n"
+        f'services: {{web: {{kind: container, image: "docker.io/library/nginx:1.27", port: 8080, env: {{A: "{long_env}"}}}}}}\n'
+    )
+    first = run("render")
+    assert first.exit_code == 0 and "warning: " in first.stderr, first.output
+    data = json.loads((project / ".stackgen/state.json").read_text())
+    assert "render_key" not in data and "warnings" not in data
+    again = run("render")
+    assert again.exit_code == 0 and again.stderr == first.stderr and "damaged" not in again.output
+    assert again.stdout.startswith(".: 0 written, ")

@@ -12,6 +12,7 @@ import copy
 import json
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -407,8 +408,8 @@ def test_postgres_fails_cryptically_on_a_path_one_byte_longer(short_tmp):
     "down_rc, list_rc, want_rc, calls",
     [
         (0, 0, 0, ["down"]),  # answered: done
-        (1, 1, 0, ["down", "process list"]),  # exited before it answered, socket gone: down
-        (1, 0, 1, ["down", "process list"]),  # still answering: `down` really failed
+        (1, 1, 0, ["down", "process list"]),  # exited before it answered, socket dead: down
+        (7, 0, 7, ["down", "process list"]),  # still answering: `down` really failed, its status
     ],
 )
 def test_down_counts_a_stack_that_stopped_before_it_answered(short_tmp, down_rc, list_rc, want_rc, calls):
@@ -428,6 +429,9 @@ def test_down_counts_a_stack_that_stopped_before_it_answered(short_tmp, down_rc,
         f'esac\nexit 9\n'
     )
     stand_in.chmod(0o755)
+    (short_tmp / "state").mkdir()
+    with socket.socket(socket.AF_UNIX) as left:  # the control socket's file, as a killed server leaves it
+        left.bind(str(short_tmp / "state/process-compose.sock"))
     proc = subprocess.run(
         ["bash", str(short_tmp / "tree/nix/processes/services.sh"), "down"], cwd=short_tmp, capture_output=True, text=True,
         env={"PATH": f"{short_tmp}/bin:{os.defpath}", "STACKGEN_DATA_DIR": str(short_tmp / "state")}, timeout=30,
@@ -435,3 +439,26 @@ def test_down_counts_a_stack_that_stopped_before_it_answered(short_tmp, down_rc,
     assert proc.returncode == want_rc, proc.stderr
     assert (short_tmp / "calls").read_text().splitlines() == calls
     assert ("the stack is down" in proc.stderr) == (calls == ["down", "process list"] and want_rc == 0)
+
+
+def test_down_without_process_compose_or_socket(short_tmp):
+    """`down` says the stack is down only when that is what it found: a missing process-compose
+    is an error (exit 127), not a stopped stack; with no control socket at all, nothing is
+    asked (no server runs)."""
+    files = rendered(PG_STACK)
+    script = short_tmp / "tree/nix/processes/services.sh"
+    script.parent.mkdir(parents=True)
+    script.write_text(files["nix/processes/services.sh"])
+    bash = shutil.which("bash")
+    assert not any(Path(d, "process-compose").exists() for d in os.defpath.split(":") if d)
+    env = {"PATH": os.defpath, "STACKGEN_DATA_DIR": str(short_tmp / "state")}
+    proc = subprocess.run([bash, str(script), "down"], cwd=short_tmp, capture_output=True, text=True, env=env, timeout=30)
+    assert proc.returncode == 127 and "process-compose is not on PATH" in proc.stderr and "the stack is down" not in proc.stderr
+    (short_tmp / "bin").mkdir()
+    stand_in = short_tmp / "bin/process-compose"
+    stand_in.write_text(f'#!/bin/sh\necho "$1" >> {short_tmp}/calls\nexit 1\n')
+    stand_in.chmod(0o755)
+    env["PATH"] = f"{short_tmp}/bin:{os.defpath}"
+    proc = subprocess.run([bash, str(script), "down"], cwd=short_tmp, capture_output=True, text=True, env=env, timeout=30)
+    assert proc.returncode == 0 and "the stack is down" in proc.stderr
+    assert (short_tmp / "calls").read_text().splitlines() == ["down"]

@@ -71,11 +71,12 @@ def in_container(check: Check, port: int, secret: Callable[[str], str], host: st
         command = f"curl --globoff -fsS {sh_quote(url)} >/dev/null"
     elif check.http is not None and check.image_client == "bash":
         request = f'printf "GET {check.http} HTTP/1.0\\r\\n\\r\\n"'
-        command = "bash -c " + sh_quote(f'exec 3<>/dev/tcp/{place.at.host}/{port} && {request} >&3 && grep -q " 200 " <&3')
+        command = "bash -c " + sh_quote(f'exec 3<>/dev/tcp/{sh_quote(place.at.host)}/{port} && {request} >&3 && grep -q " 200 " <&3')
     elif check.http is not None:
         command = check.image_client
     else:
-        command = f"nc -z {place.at.host} {port} || bash -c 'exec 3<>/dev/tcp/{place.at.host}/{port}'"
+        host = sh_quote(place.at.host)
+        command = f"nc -z {host} {port} || bash -c {sh_quote(f'exec 3<>/dev/tcp/{host}/{port}')}"
     probe = ("http", check.http, port) if check.http is not None else ("tcp", None, port) if check.tcp else None
     return Health(command, start_period=f"{check.startup}s", probe=probe)
 
@@ -125,7 +126,7 @@ def wait_script(waits: list[tuple[str, "Probe"]]) -> str:
 
 
 def wait_seconds(waits: list[tuple[str, "Probe"]]) -> int:
-    """The longest the waits of `wait_script` take."""
+    """The longest the waits of one `wait_script` take."""
     return sum(probe.failure_threshold * probe.period for _, probe in waits)
 
 
@@ -138,7 +139,8 @@ def unit_waits(svc, used: list) -> dict:
               report it; their checks read secrets the app's unit does not hold);
       after   the app's own `health:`, so that the units ordered after it wait for it;
     as {"wait_before": script, "wait_after": script (None: no wait), "timeout": the seconds
-    TimeoutStartSec= must allow: the waits and a margin for the program's own start}.
+    TimeoutStartSec= must allow: systemd arms it anew for each ExecStartPre=/ExecStartPost=
+    command, so the longer of the two waits, and a margin}.
     """
     from . import KINDS
     from .wiring import native_endpoint
@@ -156,5 +158,5 @@ def unit_waits(svc, used: list) -> dict:
     return {
         "wait_before": wait_script(before) if before else None,
         "wait_after": wait_script(after) if after else None,
-        "timeout": wait_seconds(before + after) + 90 if before or after else None,
+        "timeout": max(wait_seconds(before), wait_seconds(after)) + 90 if before or after else None,
     }

@@ -355,7 +355,7 @@ in
             "redis-password:/run/secrets/redis-password"
             "qdrant-api-key:/run/secrets/qdrant.env"
           ];
-          TimeoutStartSec = 1590;
+          TimeoutStartSec = 1290;
         };
       }
       {

@@ -306,7 +306,7 @@ in
           SystemCallErrorNumber = "EPERM";
           ProtectProc = "invisible";
           ProtectHostname = true;
-          TimeoutStartSec = 1890;
+          TimeoutStartSec = 1590;
         };
       }
       {
@@ -330,6 +330,11 @@ in
       extraOptions = [
         "--network=host"
         "--health-cmd=wget -q -O /dev/null http://127.0.0.1:5540/api/health || curl --globoff -fsS -o /dev/null http://127.0.0.1:5540/api/health"
+        "--health-start-period=30s"
+        "--health-interval=10s"
+        "--health-timeout=5s"
+        "--health-retries=5"
+        "--health-on-failure=kill"
       ];
       # Its unit counts as started once the healthcheck passes (podman run --sdnotify=healthy),
       # so the units that require it start after that, as compose's service_healthy does.

@@ -192,7 +192,7 @@ in
           SystemCallErrorNumber = "EPERM";
           ProtectProc = "invisible";
           ProtectHostname = true;
-          TimeoutStartSec = 690;
+          TimeoutStartSec = 390;
         };
       }
       {

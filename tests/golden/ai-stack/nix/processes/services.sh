@@ -48,10 +48,17 @@ if [ "$1" = up ]; then
 fi
 client=(-L "$STACKGEN_DATA_DIR/logs/process-compose-client.log" -U -u "$socket")
 if [ "$1" = down ]; then
+  if ! command -v process-compose >/dev/null 2>&1; then
+    echo "services.sh: process-compose is not on PATH: use nix run .#services -- down, or run this from nix develop" >&2
+    exit 127
+  fi
   # process-compose can exit before it has answered `down` (the client then fails with
-  # "... project/stop: EOF"): once its control socket no longer answers, the stack is down.
-  if process-compose "$@" "${client[@]}"; then exit 0; fi
-  if process-compose process list "${client[@]}" >/dev/null 2>&1; then exit 1; fi
+  # "... project/stop: EOF"): once its control socket is gone or no longer answers, the stack
+  # is down. A socket this user cannot write to says nothing about that: the failure stands.
+  if process-compose "$@" "${client[@]}"; then exit 0; else status=$?; fi
+  if [ -S "$socket" ] && { [ ! -w "$socket" ] || process-compose process list "${client[@]}" >/dev/null 2>&1; }; then
+    exit "$status"
+  fi
   echo "services.sh: the stack is down" >&2
   exit 0
 fi
