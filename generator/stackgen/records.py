@@ -33,6 +33,14 @@ def _process(cls: type, frozen: bool) -> type:
     cls.__doc__ = cls.__name__  # a placeholder: dataclasses would build it with inspect.signature
     dataclasses.dataclass(cls, init=False, repr=False, eq=False)
     fields = dataclasses.fields(cls)
+    # What the methods below do not implement is refused, not silently done otherwise:
+    # field(init=False), InitVar pseudo-fields, and a frozen class's own __eq__ (dataclasses
+    # would still give it a __hash__). Use dataclasses.dataclass for such a class.
+    unsupported = [f.name for f in fields if not f.init]
+    initvar = getattr(dataclasses, "_FIELD_INITVAR", None)  # dataclasses' own marker (3.7-3.13)
+    unsupported += [n for n, f in cls.__dataclass_fields__.items() if initvar is not None and getattr(f, "_field_type", None) is initvar]
+    if unsupported or (frozen and "__eq__" in cls.__dict__):
+        raise TypeError(f"stackgen.records.dataclass cannot make {cls.__qualname__}: init=False or InitVar fields {unsupported}, or a frozen class with its own __eq__")
     names = tuple(f.name for f in fields)
     cls.__doc__ = own_doc if own_doc else f"{cls.__name__}({', '.join(names)})"
     methods = {

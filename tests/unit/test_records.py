@@ -89,3 +89,30 @@ def test_own_methods_are_kept():
             return "mine"
 
     assert repr(Q(1)) == "mine" and Q(1) == Q(1)
+
+
+def test_what_it_does_not_implement_is_refused():
+    """init=False fields, InitVar and a frozen class's own __eq__ would behave differently from
+    dataclasses here: the decorator refuses them instead."""
+    with pytest.raises(TypeError, match="init=False or InitVar"):
+
+        @dataclass
+        class NoInit:
+            a: int
+            b: int = dataclasses.field(init=False, default=0)
+
+    with pytest.raises(TypeError, match="init=False or InitVar"):
+
+        @dataclass
+        class WithInitVar:
+            a: int
+            b: dataclasses.InitVar[int] = 0
+
+    with pytest.raises(TypeError, match="frozen class with its own __eq__"):
+
+        @dataclass(frozen=True)
+        class OwnEq:
+            a: int
+
+            def __eq__(self, other):
+                return True
