@@ -77,7 +77,7 @@ def validate(spec: Path) -> None:
     from .spec import load_spec
 
     loaded = load_spec(spec, str(spec))
-    _warn(loaded)
+    _warn(loaded.warnings)
     click.echo(f"{spec}: ok ({loaded.name}: {_count(len(loaded.services), 'service')}, targets {', '.join(loaded.targets)})")
 
 
@@ -112,8 +112,7 @@ def render(spec: Path | None, out_dir: Path | None, check: bool, show_diff: bool
     if unchanged is not None:  # the last full render of this spec, by this stackgen, is on disk
         count, warnings = unchanged
         # the warnings that render printed: a function of the spec's bytes and the code, as the key is
-        for w in warnings:
-            click.echo(Problem(file=str(spec), level="warning", **w).format(), err=True)
+        _warn([Problem(file=str(spec), level="warning", **w) for w in warnings])
         click.echo(f"{out_dir}: up to date ({count} files)" if check else f"{out_dir}: 0 written, {count} unchanged, 0 removed")
         return
 
@@ -122,7 +121,7 @@ def render(spec: Path | None, out_dir: Path | None, check: bool, show_diff: bool
     from .spec.model import NIX_TARGETS
 
     loaded = load_spec(spec, str(spec), raw)
-    _warn(loaded)
+    _warn(loaded.warnings)
     if only is not None and only not in loaded.targets:
         raise StackError(_not_a_target(spec, only, loaded.targets))
     files = render_tree(loaded, only)
@@ -222,9 +221,9 @@ def _out_of_date(plan, out_dir: Path) -> str:
     )
 
 
-def _warn(loaded) -> None:
+def _warn(warnings) -> None:
     """The spec's warnings (an ending nixpkgs release), on stderr: they stop nothing."""
-    for problem in loaded.warnings:
+    for problem in warnings:
         click.echo(problem.format(), err=True)
 
 

@@ -22,7 +22,7 @@ import jsonschema
 import pytest
 import yaml
 
-from conftest import golden_cases, render_spec, require_tool
+from conftest import golden_cases, require_tool
 from stackgen.errors import StackError
 from stackgen.render import render_tree
 from stackgen.spec.loader import parse
@@ -404,6 +404,31 @@ def test_postgres_fails_cryptically_on_a_path_one_byte_longer(short_tmp):
                 server.wait(timeout=30)
 
 
+def services_sh_down(tmp: Path, stand_in: str | None, socket_left: bool) -> subprocess.CompletedProcess:
+    """`bash services.sh down` of a rendered stack, in `tmp`, with `stand_in` (a shell script)
+    as process-compose (None: no process-compose on PATH), and the control socket's file as a
+    killed server leaves it when `socket_left`."""
+    script = tmp / "tree/nix/processes/services.sh"
+    script.parent.mkdir(parents=True)
+    script.write_text(rendered(PG_STACK)["nix/processes/services.sh"])
+    path = os.defpath
+    if stand_in is not None:
+        (tmp / "bin").mkdir()
+        (tmp / "bin/process-compose").write_text(stand_in)
+        (tmp / "bin/process-compose").chmod(0o755)
+        path = f"{tmp}/bin:{path}"
+    else:
+        assert not any(Path(d, "process-compose").exists() for d in os.defpath.split(":") if d)
+    (tmp / "state").mkdir()
+    if socket_left:
+        with socket.socket(socket.AF_UNIX) as left:
+            left.bind(str(tmp / "state/process-compose.sock"))
+    return subprocess.run(
+        [shutil.which("bash"), str(script), "down"], cwd=tmp, capture_output=True, text=True,
+        env={"PATH": path, "STACKGEN_DATA_DIR": str(tmp / "state")}, timeout=30,
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "down_rc, list_rc, want_rc, calls",
     [
@@ -417,48 +442,26 @@ def test_down_counts_a_stack_that_stopped_before_it_answered(short_tmp, down_rc,
     first (the client: "project/stop: EOF", about 1 run in 8 in the e2e test). services.sh then
     asks the control socket: no answer means the stack is down. The race itself cannot be
     forced; a stand-in process-compose plays both outcomes."""
-    files = rendered(PG_STACK)
-    (short_tmp / "tree/nix/processes").mkdir(parents=True)
-    (short_tmp / "tree/nix/processes/services.sh").write_text(files["nix/processes/services.sh"])
-    (short_tmp / "bin").mkdir()
-    stand_in = short_tmp / "bin/process-compose"
-    stand_in.write_text(
+    stand_in = (
         f'#!/bin/sh\ncase "$1" in\n'
         f'  down) echo down >> {short_tmp}/calls; exit {down_rc} ;;\n'
         f'  process) echo "process $2" >> {short_tmp}/calls; exit {list_rc} ;;\n'
         f'esac\nexit 9\n'
     )
-    stand_in.chmod(0o755)
-    (short_tmp / "state").mkdir()
-    with socket.socket(socket.AF_UNIX) as left:  # the control socket's file, as a killed server leaves it
-        left.bind(str(short_tmp / "state/process-compose.sock"))
-    proc = subprocess.run(
-        ["bash", str(short_tmp / "tree/nix/processes/services.sh"), "down"], cwd=short_tmp, capture_output=True, text=True,
-        env={"PATH": f"{short_tmp}/bin:{os.defpath}", "STACKGEN_DATA_DIR": str(short_tmp / "state")}, timeout=30,
-    )  # fmt: skip
+    proc = services_sh_down(short_tmp, stand_in, socket_left=True)
     assert proc.returncode == want_rc, proc.stderr
     assert (short_tmp / "calls").read_text().splitlines() == calls
     assert ("the stack is down" in proc.stderr) == (calls == ["down", "process list"] and want_rc == 0)
 
 
-def test_down_without_process_compose_or_socket(short_tmp):
-    """`down` says the stack is down only when that is what it found: a missing process-compose
-    is an error (exit 127), not a stopped stack; with no control socket at all, nothing is
-    asked (no server runs)."""
-    files = rendered(PG_STACK)
-    script = short_tmp / "tree/nix/processes/services.sh"
-    script.parent.mkdir(parents=True)
-    script.write_text(files["nix/processes/services.sh"])
-    bash = shutil.which("bash")
-    assert not any(Path(d, "process-compose").exists() for d in os.defpath.split(":") if d)
-    env = {"PATH": os.defpath, "STACKGEN_DATA_DIR": str(short_tmp / "state")}
-    proc = subprocess.run([bash, str(script), "down"], cwd=short_tmp, capture_output=True, text=True, env=env, timeout=30)
+def test_down_without_process_compose(short_tmp):
+    """A missing process-compose is an error (exit 127), not a stopped stack."""
+    proc = services_sh_down(short_tmp, None, socket_left=True)
     assert proc.returncode == 127 and "process-compose is not on PATH" in proc.stderr and "the stack is down" not in proc.stderr
-    (short_tmp / "bin").mkdir()
-    stand_in = short_tmp / "bin/process-compose"
-    stand_in.write_text(f'#!/bin/sh\necho "$1" >> {short_tmp}/calls\nexit 1\n')
-    stand_in.chmod(0o755)
-    env["PATH"] = f"{short_tmp}/bin:{os.defpath}"
-    proc = subprocess.run([bash, str(script), "down"], cwd=short_tmp, capture_output=True, text=True, env=env, timeout=30)
+
+
+def test_down_without_a_control_socket(short_tmp):
+    """With no control socket at all no server runs: nothing is asked after `down` failed."""
+    proc = services_sh_down(short_tmp, f'#!/bin/sh\necho "$1" >> {short_tmp}/calls\nexit 1\n', socket_left=False)
     assert proc.returncode == 0 and "the stack is down" in proc.stderr
     assert (short_tmp / "calls").read_text().splitlines() == ["down"]

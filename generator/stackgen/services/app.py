@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..spec import checks as ck
-from ..spec.checks import INVALID, Collector, dotted
+from ..spec.checks import INVALID, Collector
 from .generic import Generic
 
 NATIVE_TARGETS = ("nixos", "processes")  # run `command:`

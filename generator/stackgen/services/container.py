@@ -3,7 +3,6 @@ targets as the built-in kinds are, and on NixOS through virtualisation.oci-conta
 
 from __future__ import annotations
 
-from ..spec import checks as ck
 from .generic import Generic, volumes
 
 

@@ -72,7 +72,7 @@ class OpenWebui(Kind):
         """open-webui serve, its data (and generated secret key) in the state folder, pointed at
         the stack's first Ollama and llama.cpp at their native addresses."""
         from ..containers import mirror_env
-        from ..procplan import Process, depends, native_url, state, with_environment_file, words
+        from ..procplan import Process, native_url, state, with_environment_file, words
 
         env = dict(TELEMETRY_OFF)
         used = [s for s in (spec.first("ollama"), spec.first("llama-cpp")) if s is not None]
