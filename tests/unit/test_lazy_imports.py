@@ -47,10 +47,10 @@ def test_a_render_imports_only_the_targets_of_its_spec(tmp_path):
 
     code = (
         "import sys\n"
-        "from stackgen.cli import main\n"
+        "from stackgen.cli import cli\n"  # not main(): its fast exit would skip the finally
         "sys.argv = ['stackgen', 'render', sys.argv[1], '-o', sys.argv[2]]\n"
         "try:\n"
-        "    main()\n"
+        "    cli(prog_name='stackgen')\n"
         "finally:\n"
         "    sys.stderr.write(' '.join(sorted(m for m in sys.modules if m.startswith('stackgen.targets.'))))\n"
     )
