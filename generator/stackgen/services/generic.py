@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import re
-import shlex
 from typing import Any
 
 from ..spec import checks as ck
@@ -18,6 +17,8 @@ VOLUME_NAME = ck.string(pattern=r"[a-z][a-z0-9-]{0,62}", describe="a volume name
 def command(c: Collector, path: tuple, value: Any) -> Any:
     """A program and its arguments, as a list of words (never a shell line)."""
     if isinstance(value, str):
+        import shlex  # only for this hint
+
         return c.error(path, f"{dotted(path)} must be a list of words, not a string", f"write it as a list: {shlex.split(value) if value.count(chr(34)) % 2 == 0 else '[program, arg, ...]'}")
     return ck.listof(ck.string(max_len=4096), unique=False, min_len=1, max_len=1000)(c, path, value)
 

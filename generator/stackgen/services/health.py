@@ -14,7 +14,6 @@ Nothing here imports a target, Jinja2 or YAML.
 
 from __future__ import annotations
 
-import shlex
 from ..records import dataclass
 from typing import TYPE_CHECKING, Callable
 
@@ -104,7 +103,13 @@ def from_spec(probe: tuple | None) -> Check | None:
         return Check(http=arg)
     if kind == "tcp":
         return Check(tcp=True)
-    return Check(command=lambda place, words=tuple(arg): shlex.join(words))
+    return Check(command=lambda place, words=tuple(arg): _shell_words(words))
+
+
+def _shell_words(words: tuple[str, ...]) -> str:
+    import shlex  # only a spec with a command health check needs it
+
+    return shlex.join(words)
 
 
 def wait_script(waits: list[tuple[str, "Probe"]]) -> str:

@@ -79,14 +79,17 @@ def read_text(path: Path, display: str, raw: bytes | None = None) -> str:
         raise StackError(Problem(f"the file is encoded as {encoding}, not UTF-8", file=display, hint="save the spec as UTF-8"))
     if b"\x00" in raw:
         raise StackError(Problem("the file contains NUL bytes: this is binary data, not a YAML spec", file=display))
+    # A UTF-8 byte-order mark is dropped, as the "utf-8-sig" codec would (without importing it);
+    # an error's line and column are counted in the text after it, as an editor shows them.
+    body = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
     try:
-        text = raw.decode("utf-8-sig")
+        text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        line = body[: exc.start].count(b"\n") + 1
+        col = exc.start - (body.rfind(b"\n", 0, exc.start) + 1) + 1
         raise StackError(
             Problem(
-                f"the file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
+                f"the file is not valid UTF-8 (byte 0x{body[exc.start]:02x})",
                 file=display,
                 line=line,
                 col=col,
