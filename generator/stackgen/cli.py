@@ -269,11 +269,9 @@ def _report(plan, *, dry: bool) -> None:
     from . import write
 
     labels = {"create": "create", "update": "update", "conflict": "CONFLICT", "remove": "remove", "orphan": "left"}
-    for c in plan.changes:
-        if c.action in write.QUIET:
-            continue
-        note = f"  ({c.reason})" if c.reason else ""
-        click.echo(f"  {labels[c.action]:<8} {printable(c.path)}{note}")
+    lines = [f"  {labels[c.action]:<8} {printable(c.path)}{f'  ({c.reason})' if c.reason else ''}" for c in plan.changes if c.action not in write.QUIET]
+    if lines:
+        click.echo("\n".join(lines))  # one write, not one per file
 
 
 def printable_word(path: str) -> str:
