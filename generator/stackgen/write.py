@@ -71,8 +71,9 @@ WRITES = ("create", "update")
 QUIET = ("unchanged", "kept")  # nothing to do, nothing to report
 MAX_STATE_BYTES = 8 << 20  # about 25,000 files' entries; a bigger state file is damaged
 MAX_FILE_BYTES = 64 << 20  # no rendered file comes near; a bigger file in the way is not ours
-_HEX64 = re.compile(r"[0-9a-f]{64}")
-_OWNER = re.compile(r"[a-z][a-z-]{0,31}")
+# compiled at first use: a render into a new folder reads no state
+_HEX64 = r"[0-9a-f]{64}"
+_OWNER = r"[a-z][a-z-]{0,31}"
 _STATE_KEYS = {"format", "stackgen", "files", "incomplete", "render_key", "spec", "warnings"}
 # A warning the full render printed (errors.Problem without its file: the spec's name is the
 # one the command is given), recorded with render_key and printed again by the shortcut.
@@ -403,7 +404,7 @@ def _check_entry(rel: str, entry: object) -> None:
     for key in ("sha256", "spec_sha256"):
         if not _is_hash(entry.get(key)):
             raise ValueError(f"{where} has a malformed {key}")
-    if not isinstance(entry.get("target"), str) or not _OWNER.fullmatch(entry["target"]):
+    if not isinstance(entry.get("target"), str) or not re.fullmatch(_OWNER, entry["target"]):
         raise ValueError(f"{where} has a malformed target")
     if not isinstance(entry.get("stackgen"), str):
         raise ValueError(f"{where} has a malformed stackgen version")
@@ -433,7 +434,7 @@ def _damaged(tree: _Tree, why: str) -> StackError:
 
 
 def _is_hash(value: object) -> bool:
-    return isinstance(value, str) and _HEX64.fullmatch(value) is not None
+    return isinstance(value, str) and re.fullmatch(_HEX64, value) is not None
 
 
 def _owned(entry: dict | None, data: bytes) -> bool:

@@ -10,7 +10,7 @@ from ..spec import checks as ck
 from ..spec.checks import INVALID, Collector, dotted
 from .base import Endpoint, Kind
 
-HTTP_PATH = re.compile(r"/[A-Za-z0-9._~/%:@!$&'()*+,;=-]*")
+HTTP_PATH = r"/[A-Za-z0-9._~/%:@!$&'()*+,;=-]*"  # compiled at first use
 VOLUME_NAME = ck.string(pattern=r"[a-z][a-z0-9-]{0,62}", describe="a volume name (lowercase letters, digits and '-')")
 
 
@@ -33,7 +33,7 @@ def health(c: Collector, path: tuple, value: Any) -> Any:
         got = ck.string(max_len=1024)(c, path + (key,), raw)
         if got is INVALID:
             return got
-        if not HTTP_PATH.fullmatch(got):
+        if not re.fullmatch(HTTP_PATH, got):
             return c.error(path + (key,), f"{dotted(path + (key,))} {got!r} is not a URL path", "write the path the service answers 200 on, such as /health")
         return ("http", got)
     if key == "tcp":

@@ -52,7 +52,7 @@ def _database(c: Collector, path: tuple, value: Any) -> Any:
     return value
 
 
-SETTING_KEY = re.compile(r"[a-z_][a-z0-9_.]*")
+SETTING_KEY = r"[a-z_][a-z0-9_.]*"  # compiled at first use: most specs set none
 # postgresql.conf keys that stackgen sets itself, with what to do instead.
 OWNED_SETTINGS = {
     "port": "set services.{name}.port",
@@ -77,7 +77,7 @@ def _settings(c: Collector, path: tuple, value: Any) -> Any:
     ok = True
     for key, val in value.items():
         kpath = path + (key,)
-        if not isinstance(key, str) or len(key) > 63 or not SETTING_KEY.fullmatch(key):
+        if not isinstance(key, str) or len(key) > 63 or not re.fullmatch(SETTING_KEY, key):
             c.error(kpath, f"{dotted(path)} key {shown(key)!r} is not a postgresql.conf key", "use lowercase letters, digits, '_' and '.' (such as work_mem)", at_key=True)
             ok = False
         elif key in OWNED_SETTINGS:

@@ -20,7 +20,7 @@ COMMAND = ("./entrypoint.sh",)
 # A key of Qdrant's configuration: lowercase words joined by single '_'. The containers pass
 # settings as QDRANT__SECTION__KEY variables, which Qdrant splits at "__" and lower-cases, so a
 # key with "__" or upper case letters could not reach it intact.
-SETTING_KEY = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
+SETTING_KEY = r"[a-z][a-z0-9]*(_[a-z0-9]+)*"  # compiled at first use: most specs set none
 MAX_DEPTH = 6
 # Leaves stackgen sets from the service's own keys (or that hold a secret), with what to set.
 OWNED = {
@@ -56,7 +56,7 @@ def _walk(c: Collector, path: tuple, keys: tuple, value: Any, leaves: dict) -> b
     ok = True
     for key, val in value.items():
         kpath, name = here + (key,), path[-2]
-        if not isinstance(key, str) or not SETTING_KEY.fullmatch(key):
+        if not isinstance(key, str) or not re.fullmatch(SETTING_KEY, key):
             c.error(kpath, f"{dotted(here)} key {shown(key)!r} is not a Qdrant setting name", "use lowercase words joined by '_' (such as max_request_size_mb)", at_key=True)
             ok = False
         elif keys + (key,) in OWNED:

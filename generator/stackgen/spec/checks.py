@@ -334,7 +334,7 @@ def abspath(c: Collector, path: tuple, value: Any) -> Any:
     return value
 
 
-IFNAME = re.compile(r"[A-Za-z0-9_.-]{1,15}")  # a Linux interface name (IFNAMSIZ 16)
+IFNAME = r"[A-Za-z0-9_.-]{1,15}"  # a Linux interface name (IFNAMSIZ 16); compiled at first use
 
 
 def host(c: Collector, path: tuple, value: Any) -> Any:
@@ -346,7 +346,7 @@ def host(c: Collector, path: tuple, value: Any) -> Any:
     if value == "localhost":
         return value
     address, percent, zone = value.partition("%")
-    if percent and not IFNAME.fullmatch(zone):
+    if percent and not re.fullmatch(IFNAME, zone):
         # Python accepts any text as an IPv6 zone; it reaches shell, Nix and unit files.
         return c.error(
             path,

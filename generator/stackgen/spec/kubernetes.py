@@ -25,7 +25,7 @@ TARGET = "kubernetes"
 # label value has at most 63: instance names stay at 52 (DNS-1035 labels, which Services need:
 # no trailing '-').
 MAX_NAME = 52
-DNS_1035 = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+DNS_1035 = r"[a-z]([-a-z0-9]*[a-z0-9])?"  # compiled (by re) at first use: few specs have Kubernetes names
 # Volumes every pod may have beside its claims (named after the volume: data, models, ...).
 SECRETS_VOLUME, INITDB_VOLUME = "secrets", "initdb"
 POD_VOLUMES = {SECRETS_VOLUME: "the mounted secret files", INITDB_VOLUME: "postgres' init SQL"}
@@ -89,7 +89,7 @@ def checks(c: Collector, services: dict[str, Service], expose: dict[str, tuple[s
         kind = KINDS[svc.kind]
         if not images_checked and hasattr(kind, "container_checks"):
             kind.container_checks(c, svc)
-        if len(name) > MAX_NAME or not DNS_1035.fullmatch(name):
+        if len(name) > MAX_NAME or not re.fullmatch(DNS_1035, name):
             c.error(
                 ("services", name),
                 f"services.{name} cannot run on kubernetes: its name must end with a letter or digit and have at most {MAX_NAME} characters (a StatefulSet's pod labels)",
