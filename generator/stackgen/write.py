@@ -71,7 +71,6 @@ WRITES = ("create", "update")
 QUIET = ("unchanged", "kept")  # nothing to do, nothing to report
 MAX_STATE_BYTES = 8 << 20  # about 25,000 files' entries; a bigger state file is damaged
 MAX_FILE_BYTES = 64 << 20  # no rendered file comes near; a bigger file in the way is not ours
-_HEX64 = re.compile(r"[0-9a-f]{64}")
 _OWNER = re.compile(r"[a-z][a-z-]{0,31}")
 _STATE_KEYS = {"format", "stackgen", "files", "incomplete", "render_key", "spec", "warnings"}
 # A warning the full render printed (errors.Problem without its file: the spec's name is the
@@ -432,8 +431,7 @@ def _damaged(tree: _Tree, why: str) -> StackError:
     )
 
 
-def _is_hash(value: object) -> bool:
-    return isinstance(value, str) and _HEX64.fullmatch(value) is not None
+_is_hash = safeio.is_sha256_hex
 
 
 def _owned(entry: dict | None, data: bytes) -> bool:
