@@ -7,8 +7,6 @@ them. This module owns the Jinja2 environment (strict, no autoescape, escaping b
 from __future__ import annotations
 
 import hashlib
-import os
-import stat
 from .records import dataclass  # dataclasses.dataclass without per-class exec()
 from functools import lru_cache
 from pathlib import Path
@@ -16,7 +14,7 @@ from typing import Any
 
 import jinja2
 
-from . import __version__, escape, freshness, safeio
+from . import __version__, escape, usercache
 from .freshness import resource_root
 
 from .spec.model import NIX_TARGETS, Spec
@@ -38,7 +36,7 @@ def environment() -> jinja2.Environment:
 
 
 def make_environment(templates: Path, cache_dir: Path | None) -> jinja2.Environment:
-    cache_fd = _open_cache_dir(cache_dir) if cache_dir is not None else None
+    cache_fd = usercache.open_folder(cache_dir) if cache_dir is not None else None
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates)),
         bytecode_cache=_TemplateCache(cache_fd) if cache_fd is not None else None,
@@ -65,61 +63,20 @@ def template_cache_dir() -> Path | None:
     template's source (a changed template is recompiled); the directory name adds what else
     the compiled code depends on: Jinja2's version, the environment's options and the filters
     (Jinja2 folds constant filter calls at compile time). It lives in the user's cache, never
-    in the install directory. STACKGEN_NO_CACHE=1 turns it off.
+    in the install directory, and is trusted only as usercache says. STACKGEN_NO_CACHE=1
+    turns it off.
     """
-    if not freshness.enabled():
+    if not usercache.enabled():
         return None
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    if not os.path.isabs(base):
-        return None  # no usable home (expanduser left "~"): do without
     try:
         filters = Path(escape.__file__).read_bytes()
     except OSError:
         return None
     key = hashlib.sha256(repr((jinja2.__version__, sorted(ENV_OPTIONS.items(), key=str))).encode() + filters).hexdigest()[:16]
-    return Path(base) / "stackgen" / f"templates-{key}"
+    return usercache.folder(f"templates-{key}")
 
-
-# Why the cache is trusted only when it is the user's own (and not dropped for precompiled
-# templates): a cache entry is executable - Jinja2 unpickles its checksum and unmarshals
-# the compiled code, and the render runs it - so whoever can write a file the cache reads
-# runs code as the user who renders (as root under `sudo` with the user's HOME). Shipping
-# precompiled templates would bind the wheel to one Python's bytecode and one Jinja2; the
-# cache keeps the 35 -> 3 ms render stage with any of them. So it is used only when the
-# folder is owned by this user with mode 0700 (nobody else can add, replace or rename an
-# entry in it), and each file only when it is a regular file this user owns that group and
-# others cannot write; both are judged by fstat of the descriptor that is then used (the
-# folder's, for every open, rename and unlink in it; the file's, for the read), never by a
-# stat of a path that could be swapped in between.
 
 _CACHE_FILE_LIMIT = 16 << 20  # a compiled template is tens of KiB
-
-
-def _open_cache_dir(cache_dir: Path) -> int | None:
-    """A descriptor of `cache_dir` when it can be trusted (see above); None: no cache.
-
-    It creates at most the last two folders (`stackgen/templates-<key>`), and only below
-    one that exists: never a missing HOME or XDG_CACHE_HOME."""
-    try:
-        fd = os.open(cache_dir.parent.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        for name in (cache_dir.parent.name, cache_dir.name):
-            try:
-                os.mkdir(name, 0o700, dir_fd=fd)
-            except FileExistsError:
-                pass
-            parent, fd = fd, os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
-            os.close(parent)
-    except OSError:
-        os.close(fd)
-        return None
-    st = os.fstat(fd)
-    if st.st_uid != os.geteuid() or stat.S_IMODE(st.st_mode) != 0o700:
-        os.close(fd)
-        return None
-    return fd
 
 
 class _TemplateCache(jinja2.BytecodeCache):
@@ -130,40 +87,16 @@ class _TemplateCache(jinja2.BytecodeCache):
         self.dir_fd = dir_fd
 
     def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-        try:
-            fd, st = safeio.open_regular(f"{bucket.key}.cache", dir_fd=self.dir_fd)
-        except OSError:
-            return
-        try:
-            if st.st_uid != os.geteuid() or st.st_mode & 0o022:
-                return  # not this user's, or writable by others: never unpickled
-            data = safeio.read_fd(fd, bucket.key, _CACHE_FILE_LIMIT)
-        except OSError:
-            return
-        finally:
-            os.close(fd)
+        data = usercache.read_entry(self.dir_fd, f"{bucket.key}.cache", _CACHE_FILE_LIMIT)
+        if data is None:
+            return  # missing, or not this user's own: never unpickled
         try:
             bucket.bytecode_from_string(data)
         except Exception:  # noqa: BLE001 - a damaged cache file: compile the template instead
             bucket.reset()
 
     def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-        import secrets
-
-        name, tmp = f"{bucket.key}.cache", f".{bucket.key}.{secrets.token_hex(4)}.tmp"
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=self.dir_fd)
-        except OSError:
-            return
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(bucket.bytecode_to_string())
-            os.replace(tmp, name, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
-        except OSError:
-            try:
-                os.unlink(tmp, dir_fd=self.dir_fd)
-            except OSError:
-                pass
+        usercache.write_entry(self.dir_fd, f"{bucket.key}.cache", bucket.bytecode_to_string())
 
 
 class Templates:

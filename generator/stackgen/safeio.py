@@ -16,6 +16,7 @@ import stat
 OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 MAX_SPEC_BYTES = 1024 * 1024  # a spec is a few KiB; a 1,000-service spec is ~100 KiB
+_HEX = "0123456789abcdef"
 
 
 class NotRegularFile(OSError):
@@ -92,6 +93,12 @@ def read_regular(name: str | os.PathLike, *, dir_fd: int | None = None, limit: i
         return read_fd(fd, name, limit)
     finally:
         os.close(fd)
+
+
+def is_sha256_hex(value: object) -> bool:
+    """Whether a value read from such a file is a sha256 as hexdigest() writes it."""
+    # [0-9a-f]{64} without compiling a pattern: 64 characters, none left once the digits are stripped
+    return isinstance(value, str) and len(value) == 64 and not value.strip(_HEX)
 
 
 def read_spec_bytes(path: str | os.PathLike, display: str, limit: int, *, regular_only: bool = False) -> bytes:

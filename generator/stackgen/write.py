@@ -71,9 +71,7 @@ WRITES = ("create", "update")
 QUIET = ("unchanged", "kept")  # nothing to do, nothing to report
 MAX_STATE_BYTES = 8 << 20  # about 25,000 files' entries; a bigger state file is damaged
 MAX_FILE_BYTES = 64 << 20  # no rendered file comes near; a bigger file in the way is not ours
-# compiled at first use: a render into a new folder reads no state
-_HEX64 = r"[0-9a-f]{64}"
-_OWNER = r"[a-z][a-z-]{0,31}"
+_OWNER = r"[a-z][a-z-]{0,31}"  # compiled at first use: a render into a new folder reads no state
 _STATE_KEYS = {"format", "stackgen", "files", "incomplete", "render_key", "spec", "warnings"}
 # A warning the full render printed (errors.Problem without its file: the spec's name is the
 # one the command is given), recorded with render_key and printed again by the shortcut.
@@ -231,6 +229,7 @@ class _Tree:
     def __init__(self, out_dir: Path):
         self.out_dir = out_dir
         self._fds: dict[tuple[str, ...], int] = {}
+        self._missing: set[tuple[str, ...]] | None = None  # in a classification pass: folders found missing
 
     def __enter__(self) -> _Tree:
         return self
@@ -247,10 +246,26 @@ class _Tree:
         *parents, name = rel.split("/")
         return self.folder(tuple(parents), create=create, rel=rel), name
 
+    @contextmanager
+    def classifying(self) -> Iterator[None]:
+        """One classification pass: a folder found missing is taken as missing for the rest of
+        it, not opened again for each file beneath it (a fresh render's whole tree). The next
+        pass (under the lock) starts afresh, so it sees a folder made meanwhile by anyone."""
+        self._missing = set()
+        try:
+            yield
+        finally:
+            self._missing = None
+
     def folder(self, parts: tuple[str, ...], *, create: bool = False, rel: str = "") -> int | None:
         fd = self._fds.get(parts)
         if fd is not None:
             return fd
+        if self._missing is not None:
+            if not create and parts in self._missing:
+                return None
+            if create:
+                self._missing.clear()  # it may make folders: none is known to be missing any more
         if not parts:
             fd = self._open_root(create)
         else:
@@ -260,6 +275,8 @@ class _Tree:
             fd = self._open_sub(parent, parts, create, rel or "/".join(parts))
         if fd is not None:
             self._fds[parts] = fd
+        elif self._missing is not None:
+            self._missing.add(parts)
         return fd
 
     def _open_root(self, create: bool) -> int | None:
@@ -433,8 +450,7 @@ def _damaged(tree: _Tree, why: str) -> StackError:
     )
 
 
-def _is_hash(value: object) -> bool:
-    return isinstance(value, str) and re.fullmatch(_HEX64, value) is not None
+_is_hash = safeio.is_sha256_hex
 
 
 def _owned(entry: dict | None, data: bytes) -> bool:
@@ -484,6 +500,11 @@ def _state_bytes(p: Plan, *, journal: bool) -> bytes:
 
 
 def _classify(tree: _Tree, files: list, spec_sha256: str, owners: set[str] | None, render_key: str | None) -> Plan:
+    with tree.classifying():
+        return _classify_pass(tree, files, spec_sha256, owners, render_key)
+
+
+def _classify_pass(tree: _Tree, files: list, spec_sha256: str, owners: set[str] | None, render_key: str | None) -> Plan:
     state, raw = _load_state(tree)
     recorded: dict = state["files"]
     changes: list[Change] = []

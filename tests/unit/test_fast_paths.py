@@ -56,3 +56,16 @@ def test_the_render_path_compiles_control_only_when_a_value_needs_it():
     spec = __import__("conftest").ROOT / "examples" / "ai-stack.yaml"
     out = subprocess.run([sys.executable, "-c", code, str(spec)], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False", "checks.CONTROL was compiled for a spec of printable ASCII"
+
+
+@given(st.one_of(st.text(max_size=70), st.from_regex(r"[0-9a-f]{64}", fullmatch=True), st.from_regex(r"[0-9a-fA-F\n ]{63,65}", fullmatch=True)))
+def test_sha256_hex_as_the_pattern(text):
+    from stackgen import safeio
+
+    assert safeio.is_sha256_hex(text) == (re.fullmatch(r"[0-9a-f]{64}", text) is not None)
+
+
+def test_sha256_hex_refuses_what_is_not_text():
+    from stackgen import safeio
+
+    assert not safeio.is_sha256_hex(None) and not safeio.is_sha256_hex(b"0" * 64) and safeio.is_sha256_hex("0" * 64)

@@ -255,11 +255,25 @@ def test_a_missing_xdg_cache_home_is_never_created(tmp_path):
     assert not (tmp_path / "no").exists()
 
 
+def settled_code() -> None:
+    """Wait until stackgen's code is old enough for its digest to be cached (freshness.SETTLED_NS)."""
+    import time
+
+    from stackgen import freshness
+
+    newest = max(max(st.st_mtime_ns, st.st_ctime_ns) for *_, st in freshness._listing(freshness.code_roots()))
+    time.sleep(max(0, newest + freshness.SETTLED_NS - time.time_ns()) / 1e9 + 0.1)
+
+
 def test_an_existing_cache_home_gets_a_private_stackgen_folder(tmp_path):
     (tmp_path / "xdg").mkdir(mode=0o755)
+    settled_code()
     proc = render_with({"HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "xdg")}, tmp_path)
     assert proc.returncode == 0, proc.stderr
-    (folder,) = (tmp_path / "xdg" / "stackgen").iterdir()
-    assert folder.name.startswith("templates-") and stat.S_IMODE(folder.stat().st_mode) == 0o700
+    # the compiled templates' folder, and the render key's code digest (stored: the code has settled)
+    folders = sorted((tmp_path / "xdg" / "stackgen").iterdir())
+    assert [f.name.split("-")[0] for f in folders] == ["keys", "templates"]
+    assert all(stat.S_IMODE(f.stat().st_mode) == 0o700 for f in folders)
+    folder = folders[1]
     assert stat.S_IMODE((tmp_path / "xdg" / "stackgen").stat().st_mode) == 0o700
     assert any(p.name.endswith(".cache") for p in folder.iterdir())
