@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from .records import dataclass  # dataclasses.dataclass without per-class exec()
+from .records import dataclass  # as dataclasses', without exec() or importing dataclasses
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
