@@ -135,16 +135,17 @@ def _collect(cls: type, frozen: bool) -> tuple[Field, ...]:
             record_bases += 1
             frozen_bases += base.__record_frozen__
             found.update((f.name, f) for f in inherited)
-    if frozen_bases and not frozen:
-        raise TypeError("cannot inherit non-frozen dataclass from a frozen one")
-    if record_bases and not frozen_bases and frozen:
-        raise TypeError("cannot inherit frozen dataclass from a non-frozen one")
     annotations = cls.__annotations__  # the class's own (Python 3.10 on); strings here
     for name, annotation in annotations.items():
         found[name] = _own_field(cls, name, annotation)
     for name, value in cls.__dict__.items():
         if isinstance(value, Field) and name not in annotations:
             raise TypeError(f"{name!r} is a field but has no type annotation")
+    # (the checks in dataclasses' order, so that a class with two faults gets the same error)
+    if frozen_bases and not frozen:
+        raise TypeError("cannot inherit non-frozen dataclass from a frozen one")
+    if record_bases and not frozen_bases and frozen:
+        raise TypeError("cannot inherit frozen dataclass from a non-frozen one")
     _check_defaults(found.values())
     return tuple(found.values())
 
@@ -154,7 +155,7 @@ def _own_field(cls: type, name: str, annotation: Any) -> Field:
     dataclasses does (the default, or none where there is no plain default)."""
     if _is_pseudo_field(annotation):
         raise TypeError(f"stackgen.records.dataclass cannot make {cls.__qualname__}: {name}: {annotation} (ClassVar, InitVar, KW_ONLY)")
-    default = cls.__dict__.get(name, MISSING)
+    default = getattr(cls, name, MISSING)  # as dataclasses: a base class's attribute too
     if isinstance(default, Field):
         made = default
         if made.default is MISSING:
