@@ -96,18 +96,18 @@ def dataclass(cls: type | None = None, /, *, frozen: bool = False):
 def _process(cls: type, frozen: bool) -> type:
     if frozen and "__eq__" in cls.__dict__:
         raise TypeError(f"stackgen.records.dataclass cannot make {cls.__qualname__}: a frozen class with its own __eq__")
-    own_fields = _collect(cls, frozen)
-    cls.__record_fields__ = own_fields
+    record_fields = _collect(cls, frozen)
+    cls.__record_fields__ = record_fields
     cls.__record_frozen__ = frozen
-    names = tuple(f.name for f in own_fields)
+    names = tuple(f.name for f in record_fields)
     if not cls.__dict__.get("__doc__"):
         cls.__doc__ = f"{cls.__name__}({', '.join(names)})"
     methods: dict[str, Any] = {
-        "__init__": _init(cls, own_fields),
-        "__repr__": _repr(tuple(f.name for f in own_fields if f.repr)),
-        "__eq__": _eq(tuple(f.name for f in own_fields if f.compare)),
+        "__init__": _init(cls, record_fields),
+        "__repr__": _repr(tuple(f.name for f in record_fields if f.repr)),
+        "__eq__": _eq(tuple(f.name for f in record_fields if f.compare)),
         # as dataclasses: hashable when frozen, unhashable when mutable (equality by value)
-        "__hash__": _hash(tuple(f.name for f in own_fields if (f.compare if f.hash is None else f.hash))) if frozen else None,
+        "__hash__": _hash(tuple(f.name for f in record_fields if (f.compare if f.hash is None else f.hash))) if frozen else None,
         "__match_args__": names,
     }
     if frozen:

@@ -34,9 +34,8 @@ def mirror_of(case: str, kind: str = "nixos") -> str:
 def render_on(case: str, branch: str, out: Path) -> None:
     """Render a golden case as if its spec said `nixpkgs: <branch>`, so that every case is
     checked against the option shapes of every branch."""
-    from stackgen.records import replace
-
     from stackgen import write
+    from stackgen.records import replace
     from stackgen.render import render_tree
     from stackgen.spec import load_spec
 
