@@ -6,7 +6,7 @@ README's NixOS section). Kept free of heavy imports.
 
 from __future__ import annotations
 
-from .records import dataclass  # dataclasses.dataclass without per-class exec()
+from .records import dataclass  # as dataclasses', without exec() or importing dataclasses
 
 
 @dataclass(frozen=True)

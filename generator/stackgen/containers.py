@@ -12,11 +12,10 @@ own format (compose interpolation, systemd specifiers and quoting).
 
 from __future__ import annotations
 
-from dataclasses import field
-from .records import dataclass  # dataclasses.dataclass without per-class exec()
 from typing import Callable, Collection
 
 from . import mirrordata
+from .records import dataclass, field  # as dataclasses', without exec() or importing dataclasses
 from .spec.model import Service, Spec
 
 INITDB_TARGET = "/docker-entrypoint-initdb.d/10-stackgen.sql"  # where a postgres image finds its init script

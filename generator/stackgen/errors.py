@@ -7,7 +7,7 @@ CLI. Nothing else should ever reach the user as a traceback.
 
 from __future__ import annotations
 
-from .records import dataclass  # dataclasses.dataclass without per-class exec()
+from .records import dataclass  # as dataclasses', without exec() or importing dataclasses
 from typing import Iterable, Sequence
 
 MAX_SHOWN_PROBLEMS = 100  # a broken 1 MiB spec can have 100,000 errors; the first 100 say enough

@@ -10,7 +10,7 @@ imports are copied from modules/nixos/.
 
 from __future__ import annotations
 
-from .records import dataclass  # dataclasses.dataclass without per-class exec()
+from .records import dataclass  # as dataclasses', without exec() or importing dataclasses
 from typing import TYPE_CHECKING
 
 from . import mirrordata

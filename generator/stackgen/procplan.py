@@ -16,10 +16,8 @@ Nothing here imports a target, Jinja2 or YAML.
 
 from __future__ import annotations
 
-from dataclasses import field
-from .records import dataclass  # dataclasses.dataclass without per-class exec()
-
 from .escape import sh_quote
+from .records import dataclass, field, replace  # as dataclasses', without exec() or importing dataclasses
 from .spec.model import Service, Spec
 
 # The default state folder (SPEC: data_dir); a shell expression, evaluated by services.sh.
@@ -94,8 +92,6 @@ def plan(spec: Spec) -> list[Process]:
     refuses that dependency in a strict file: "dependency process ... is disabled"): it starts
     without it, as compose's `required: false` lets it (targets/compose.py). Disabled processes
     keep their dependencies."""
-    from dataclasses import replace
-
     from .services import KINDS
 
     out: list[Process] = []

@@ -7,7 +7,7 @@ them. This module owns the Jinja2 environment (strict, no autoescape, escaping b
 from __future__ import annotations
 
 import hashlib
-from .records import dataclass  # dataclasses.dataclass without per-class exec()
+from .records import dataclass  # as dataclasses', without exec() or importing dataclasses
 from functools import lru_cache
 from pathlib import Path
 from typing import Any

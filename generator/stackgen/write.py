@@ -50,14 +50,13 @@ import os
 import re
 import stat
 from contextlib import contextmanager
-from dataclasses import field
-from .records import dataclass  # dataclasses.dataclass without per-class exec()
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 from . import __version__, safeio
 from .errors import Problem, StackError, printable
 from .outputs import is_output, user_owned
+from .records import dataclass, field  # as dataclasses', without exec() or importing dataclasses
 
 if TYPE_CHECKING:  # the plan needs only .path/.text/.target; reading state needs no Jinja2
     from .render import Rendered

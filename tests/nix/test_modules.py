@@ -34,9 +34,8 @@ def mirror_of(case: str, kind: str = "nixos") -> str:
 def render_on(case: str, branch: str, out: Path) -> None:
     """Render a golden case as if its spec said `nixpkgs: <branch>`, so that every case is
     checked against the option shapes of every branch."""
-    from dataclasses import replace
-
     from stackgen import write
+    from stackgen.records import replace
     from stackgen.render import render_tree
     from stackgen.spec import load_spec
 
@@ -192,7 +191,7 @@ def home_container_cases() -> list[str]:
 def test_home_containers_are_the_planned_containers(case, secrets, tmp_path, nix):
     """Each `services.podman.containers` entry is containers.plan()'s Container, escaped for
     home-manager's Quadlet unit, with the password files the `stackgen.*` options name."""
-    from dataclasses import replace
+    from stackgen.records import replace
 
     from stackgen import containers as ctrs
     from stackgen.escape import hm_quadlet_env, systemd_raw, systemd_words

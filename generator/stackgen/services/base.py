@@ -11,7 +11,7 @@ Nothing here imports a target, Jinja2 or YAML: validation loads these modules.
 
 from __future__ import annotations
 
-from ..records import dataclass  # dataclasses.dataclass without per-class exec()
+from ..records import dataclass  # as dataclasses', without exec() or importing dataclasses
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:

@@ -5,6 +5,7 @@ module, the others get systemd units of their own."""
 from __future__ import annotations
 
 from ..spec import checks as ck
+from ..records import replace
 from .base import Endpoint, Kind
 
 BUILD = "b7018"  # llama.cpp release build; the CPU and CUDA server images share it
@@ -96,8 +97,6 @@ class LlamaCpp(Kind):
         StatefulSet, so the file survives restarts), filled before the server starts by an
         init container: from `model_url` (checked against `model_sha256`) when given, else it
         waits for the file to be copied in (`kubectl cp`), saying how every minute."""
-        from dataclasses import replace
-
         svc = spec.services[ctr.name]
         model = svc.options["model"]
         model_dir = model.rsplit("/", 1)[0] or "/"

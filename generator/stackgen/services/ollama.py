@@ -4,6 +4,7 @@ targets run the pinned image and pull `models:` with a one-shot job once it is h
 from __future__ import annotations
 
 from ..spec import checks as ck
+from ..records import replace
 from .base import Endpoint, Kind
 
 IMAGE = "docker.io/ollama/ollama:0.12.10"
@@ -64,8 +65,6 @@ class Ollama(Kind):
     def kubernetes(self, spec, ctr):
         """The pull job waits for the server first: a Job starts at once, and `ollama pull`
         against a server still starting would fail and burn the Job's retries."""
-        from dataclasses import replace
-
         if not ctr.oneshot:
             return ctr
         wait = 'until ollama list >/dev/null 2>&1; do echo "waiting for $OLLAMA_HOST"; sleep 5; done'

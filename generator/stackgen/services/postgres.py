@@ -12,6 +12,7 @@ from ..errors import shown
 from ..escape import sh_quote
 from ..spec.checks import INVALID, Collector, dotted
 from ..spec.model import POSTGRES_EXTENSION_SQL, POSTGRES_PRELOAD, POSTGRES_VERSIONS
+from ..records import replace
 from .base import Endpoint, Kind
 
 TIMESCALE_HA = "timescaledb-ha"  # Timescale's HA image (docker.io/timescale/timescaledb-ha)
@@ -144,8 +145,6 @@ class Postgres(Kind):
         """A volume's root holds lost+found on most storage classes, and initdb refuses a
         non-empty folder: the cluster lives in a folder below it (PostgreSQL 18 images already
         keep it in a versioned folder below their mount point)."""
-        from dataclasses import replace
-
         (_, mount), = ctr.volumes
         if TIMESCALE_HA in ctr.image:  # runs as postgres (uid/gid 1000), keeps the cluster in pgdata/data
             return replace(ctr, fs_group=1000)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import replace
 from typing import Any, Callable, Iterable
 
 from ..errors import Problem, did_you_mean, shown
+from ..records import replace
 from .loader import Document
 
 INVALID = object()

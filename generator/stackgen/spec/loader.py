@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
-from dataclasses import field
-from ..records import dataclass  # dataclasses.dataclass without per-class exec()
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 import yaml
 
 from ..errors import Problem, StackError, shown
+from ..records import dataclass, field  # as dataclasses', without exec() or importing dataclasses
 from ..safeio import MAX_SPEC_BYTES, read_spec_bytes
 
 MAX_BYTES = MAX_SPEC_BYTES

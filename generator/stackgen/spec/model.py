@@ -5,11 +5,10 @@ Targets read only this; they never see YAML or positions.
 
 from __future__ import annotations
 
-from dataclasses import field
-from ..records import dataclass  # dataclasses.dataclass without per-class exec()
 from typing import Any
 
 from ..branches import BRANCH_TABLE, BRANCHES, DEFAULT_BRANCH, Branch  # noqa: F401 (re-exported)
+from ..records import dataclass, field  # as dataclasses', without exec() or importing dataclasses
 
 ALL_TARGETS = ("devshell", "nixos", "home-manager", "compose", "quadlet", "mirrors", "processes", "fleet", "kubernetes")
 # The targets a spec renders when it lists none: `fleet` joins them when `hosts:` is present,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..records import dataclass  # dataclasses.dataclass without per-class exec()
+from ..records import dataclass  # as dataclasses', without exec() or importing dataclasses
 
 from .. import mirrordata
 from ..spec.model import Spec

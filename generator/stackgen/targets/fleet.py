@@ -17,11 +17,11 @@ root@<address>` for each host, in the order the hosts use each other. flake.nix 
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..nixmodules import copy_modules
 from ..nixosmodule import Placement, module
+from ..records import replace
 from ..spec.model import Gpu, Host, Service, Spec
 
 if TYPE_CHECKING:

@@ -24,15 +24,13 @@ home-manager's own:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import containers, mirrordata
 from ..containers import INITDB_TARGET, Container, port_binding
 from ..nixmodules import copy_modules, services_by_kind
 from ..escape import hm_quadlet_env
+from ..records import replace
 from ..services.postgres import password_sql as postgres_password_sql
 from ..spec.model import Spec
 from ..unitfile import START_TIMEOUT, Words, health_entries, unit_value
