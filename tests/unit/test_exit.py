@@ -97,3 +97,25 @@ def test_help_on_a_full_device_is_an_error_not_a_traceback():
         proc = child("--help", stdout=full, stderr=subprocess.PIPE)
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr == "error: No space left on device\n"
+
+
+def test_a_render_runs_few_collections(tmp_path):
+    """cli.main raises the young generation's threshold (cli.YOUNG): the reference render runs
+    at most a couple of collections. The control keeps Python's default (set_threshold made a
+    no-op) and sees many: the count depends on the threshold, so this test can fail."""
+    counting = (
+        "import atexit, gc\n"
+        "runs = []\n"
+        "gc.callbacks.append(lambda phase, info: phase == 'stop' and runs.append(info['generation']))\n"
+        "atexit.register(lambda: sys.__stderr__.write(f'collections={len(runs)}\\n'))\n"
+        "freeze = gc.freeze\n"
+        "gc.freeze = lambda: (runs.clear(), freeze())  # counted from main()'s start: imports before it are not the command's\n"
+    )
+
+    def collections(prelude: str, out: str) -> int:
+        proc = child("render", str(REFERENCE), "-o", str(tmp_path / out), prelude=counting + prelude)
+        assert proc.returncode == 0, proc.stderr
+        return int(proc.stderr.rsplit("collections=", 1)[1].split()[0])
+
+    assert collections("", "raised") <= 2
+    assert collections("gc.set_threshold = lambda *a: None\n", "default") >= 10
