@@ -79,6 +79,25 @@ def template_cache_dir() -> Path | None:
 _CACHE_FILE_LIMIT = 16 << 20  # a compiled template is tens of KiB
 
 
+def _load_bucket(bucket: jinja2.bccache.Bucket, data: bytes) -> None:
+    """bucket.bytecode_from_string(data), step for step (Jinja2's magic, its pickled checksum,
+    the marshalled code), but with marshal.loads on the bytes: Jinja2's marshal.load from a
+    BytesIO reads object by object, about seven times slower (~1.5 ms of a reference render)."""
+    import io
+    import marshal
+    import pickle
+
+    magic = jinja2.bccache.bc_magic
+    stream = io.BytesIO(data)
+    if stream.read(len(magic)) != magic or pickle.load(stream) != bucket.checksum:
+        bucket.reset()  # another Jinja2 or Python wrote it, or the template has changed
+        return
+    try:
+        bucket.code = marshal.loads(memoryview(data)[stream.tell() :])
+    except (EOFError, ValueError, TypeError):
+        bucket.reset()
+
+
 class _TemplateCache(jinja2.BytecodeCache):
     """Compiled templates in a trusted folder (its descriptor). Best effort: a cache file
     that cannot be read, is not to be trusted, or cannot be written is a miss, never an error."""
@@ -91,7 +110,7 @@ class _TemplateCache(jinja2.BytecodeCache):
         if data is None:
             return  # missing, or not this user's own: never unpickled
         try:
-            bucket.bytecode_from_string(data)
+            _load_bucket(bucket, data)
         except Exception:  # noqa: BLE001 - a damaged cache file: compile the template instead
             bucket.reset()
 

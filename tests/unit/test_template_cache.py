@@ -277,3 +277,51 @@ def test_an_existing_cache_home_gets_a_private_stackgen_folder(tmp_path):
     folder = folders[1]
     assert stat.S_IMODE((tmp_path / "xdg" / "stackgen").stat().st_mode) == 0o700
     assert any(p.name.endswith(".cache") for p in folder.iterdir())
+
+
+def test_loading_a_cache_file_is_jinja2s_own_loading(tmp_path):
+    """render._load_bucket (marshal.loads on the bytes) ends where Jinja2's
+    Bucket.bytecode_from_string (marshal.load from a BytesIO) ends: the same code, or the
+    same reset, for every real template's cache file, cut or altered in every part."""
+    import io
+    import pickle
+
+    import jinja2.bccache
+
+    from stackgen.freshness import resource_root
+
+    root = resource_root("templates")
+    cache = tmp_path / "cache"
+    env = render.make_environment(root, cache)
+    names = sorted(str(p.relative_to(root)) for p in root.rglob("*.j2"))
+    for name in names:
+        env.get_template(name)
+    entries = sorted(cache.iterdir())
+    assert len(entries) == len(names) >= 10
+
+    def both(data: bytes, checksum: str):
+        ours, theirs = jinja2.bccache.Bucket(env, "k", checksum), jinja2.bccache.Bucket(env, "k", checksum)
+        outcome = []
+        for bucket, load in ((ours, lambda b: render._load_bucket(b, data)), (theirs, lambda b: b.bytecode_from_string(data))):
+            try:
+                load(bucket)
+                outcome.append(("code", bucket.code))
+            except Exception as exc:  # noqa: BLE001 - compared, not hidden
+                outcome.append(("raised", type(exc)))
+        return outcome
+
+    loaded = 0
+    for entry in entries:
+        data = entry.read_bytes()
+        stream = io.BytesIO(data)  # the stored checksum, read as Jinja2 reads it
+        stream.read(len(jinja2.bccache.bc_magic))
+        checksum = pickle.load(stream)
+        ours, theirs = both(data, checksum)
+        assert ours == theirs and ours[0] == "code" and ours[1] is not None
+        loaded += 1
+        assert both(data, checksum + "x")[0] == ("code", None)  # a changed template
+        assert both(b"j3" + data[2:], checksum)[0] == ("code", None)  # another Jinja2's magic
+        for cut in (1, len(jinja2.bccache.bc_magic) + 3, stream.tell() + 1, len(data) // 2, len(data) - 1):
+            ours, theirs = both(data[:cut], checksum)
+            assert ours == theirs, (entry.name, cut)
+    assert loaded == len(entries)
