@@ -21,10 +21,10 @@ import resource
 import sys
 import time
 import tracemalloc
-from dataclasses import replace
 from pathlib import Path
 
 from stackgen import write
+from stackgen.records import replace
 from stackgen.render import Rendered, render_tree
 from stackgen.spec import load_spec
 from stackgen.spec.model import Service

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from typing import Iterable
+
+from .charset import DIGITS, LOWER, UPPER, Word
 
 _NIX_ESCAPES = {"\\": "\\\\", '"': '\\"', "$": "\\$", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _NIX_TABLE = str.maketrans(_NIX_ESCAPES)  # str.translate: the same mapping, in C
-_NIX_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_'-]*")
+NIX_ID = Word(r"[A-Za-z_][A-Za-z0-9_'-]*", UPPER + LOWER + "_", UPPER + LOWER + DIGITS + "_'-")  # a bare attribute name
+_SH_SAFE_CHARS = UPPER + LOWER + DIGITS + "_@%+=:,./-"  # a shell word that needs no quotes
+_SH_SAFE = Word(r"[A-Za-z0-9_@%+=:,./-]+", _SH_SAFE_CHARS, _SH_SAFE_CHARS)
+_SYSTEMD_SAFE_CHARS = _SH_SAFE_CHARS.replace("%", "")  # % starts a specifier in a unit
+_SYSTEMD_SAFE = Word(r"[A-Za-z0-9_@+=:,./-]+", _SYSTEMD_SAFE_CHARS, _SYSTEMD_SAFE_CHARS)
+_DQUOTE_TABLE = str.maketrans({ch: "\\" + ch for ch in '\\"$`'})  # re.sub(r'([\\"$`])', r"\\\1", text), in C
 _NIX_KEYWORDS = {"if", "then", "else", "assert", "with", "let", "in", "rec", "inherit", "or"}
 
 
@@ -23,7 +29,7 @@ def nix_str(value: object) -> str:
 
 def nix_attr(name: str) -> str:
     """An attribute name: bare where Nix allows it, else quoted."""
-    if _NIX_ID.fullmatch(name) and name not in _NIX_KEYWORDS:
+    if NIX_ID.fullmatch(name) and name not in _NIX_KEYWORDS:
         return name
     return nix_str(name)
 
@@ -63,7 +69,7 @@ def nix_float(value: float) -> str:
 def sh_quote(value: object) -> str:
     """A POSIX shell word that expands to exactly `value` (single quotes, ' as '\\'')."""
     text = str(value)
-    if text and re.fullmatch(r"[A-Za-z0-9_@%+=:,./-]+", text):
+    if _SH_SAFE.fullmatch(text):
         return text
     return "'" + text.replace("'", "'\"'\"'") + "'"
 
@@ -78,7 +84,7 @@ def sh_dquoted(value: object) -> str:
     text = str(value)
     if "\x00" in text:
         raise ValueError("a shell string cannot hold NUL")
-    return re.sub(r'([\\"$`])', r"\\\1", text)
+    return text.translate(_DQUOTE_TABLE)
 
 
 def compose_str(value: object) -> str:
@@ -130,7 +136,7 @@ def systemd_word(value: object) -> str:
     """One word of a word-split unit value (Environment=, Exec=): bare when that is safe,
     else double-quoted with C-style escapes."""
     text = _systemd_checked(value)
-    if re.fullmatch(r"[A-Za-z0-9_@+=:,./-]+", text):
+    if _SYSTEMD_SAFE.fullmatch(text):
         return text
     text = text.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%").replace("$", "$$")
     return f'"{text}"'
@@ -149,6 +155,6 @@ def hm_quadlet_env(value: object) -> str:
     change, are refused (spec validation keeps them out of every value that gets here).
     """
     text = _systemd_checked(value)
-    if re.search(r"[\s\"'\\]", text):
+    if any(ch.isspace() or ch in "\"'\\" for ch in text):  # re's [\s"'\\]: \s is str.isspace
         raise ValueError(f"not representable as a home-manager container environment value: {text!r}")
     return text.replace("%", "%%").replace("$", "$$")

@@ -155,7 +155,7 @@ def test_ipv6_fleet_uses_ip6_rules(tmp_path, nix):
 @pytest.mark.parametrize("branch", sorted(BRANCH))
 @pytest.mark.parametrize("host", sorted(ADDRESS))
 def test_host_typechecks_against_nixpkgs_options(host, branch, tmp_path, nix, nixpkgs_lib):
-    from dataclasses import replace
+    from stackgen.records import replace
 
     from stackgen import write
     from stackgen.render import render_tree

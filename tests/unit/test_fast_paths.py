@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -69,3 +70,69 @@ def test_sha256_hex_refuses_what_is_not_text():
     from stackgen import safeio
 
     assert not safeio.is_sha256_hex(None) and not safeio.is_sha256_hex(b"0" * 64) and safeio.is_sha256_hex("0" * 64)
+
+
+def _all_words():
+    """Every charset.Word of the code base (found in memory: one added anywhere is tested too)."""
+    import gc
+    import importlib
+    import pkgutil
+
+    import stackgen
+    from stackgen.charset import Word
+
+    for info in pkgutil.walk_packages(stackgen.__path__, "stackgen."):
+        if info.name != "stackgen.__main__":  # that one runs the CLI
+            importlib.import_module(info.name)
+    return sorted({id(o): o for o in gc.get_objects() if isinstance(o, Word)}.values(), key=lambda w: w.pattern)
+
+
+WORDS = _all_words()
+
+
+def test_the_words_are_found():
+    patterns = {w.pattern for w in WORDS}
+    assert {r"[a-z][a-z0-9-]{0,62}", r"[A-Za-z_][A-Za-z0-9_'-]*", r"[a-z_][a-z0-9_]{0,62}", r"[A-Za-z0-9_@%+=:,./-]+"} <= patterns
+    assert len(WORDS) >= 6
+
+
+@pytest.mark.parametrize("word", WORDS, ids=lambda w: w.pattern)
+@given(data=st.data())
+def test_a_word_matches_what_its_pattern_matches(word, data):
+    near = word.first + word.rest + "-_.:/%@'\" Aa0é\n\t\u0660"  # its own characters and their neighbours
+    text = data.draw(st.one_of(st.text(alphabet=near, max_size=80), st.text(max_size=8), st.from_regex(word.pattern, fullmatch=True)))
+    assert word.fullmatch(text) == (re.fullmatch(word.pattern, text) is not None), repr(text)
+
+
+@pytest.mark.parametrize("word", WORDS, ids=lambda w: w.pattern)
+def test_a_word_at_its_length_limit(word):
+    """The lengths around the limit, which random text seldom reaches."""
+    for n in range(1, (word.max_len or 100) + 3):
+        for text in (word.first[0] + word.rest[0] * (n - 1), word.first[-1] + word.rest[-1] * (n - 1)):
+            assert word.fullmatch(text) == (re.fullmatch(word.pattern, text) is not None), (n, text)
+
+
+@given(st.one_of(st.text(alphabet="+-0123456789x\u0660 _", max_size=8), st.text(max_size=4)))
+def test_decimal_as_its_pattern(text):
+    from stackgen.charset import decimal
+
+    assert decimal(text) == (re.fullmatch(r"[-+]?(0|[1-9][0-9]*)", text) is not None), repr(text)
+
+
+@given(st.text())
+def test_sh_dquoted_as_the_substitution(text):
+    if "\x00" not in text:
+        assert escape.sh_dquoted(text) == re.sub(r'([\\"$`])', r"\\\1", text)
+
+
+def test_hm_quadlet_env_refuses_what_the_pattern_finds():
+    for ch in EVERY_CHAR:
+        if ch in "\n\r" or checks.control_char(ch):
+            continue  # refused earlier, by the unit checks
+        for text in (ch, f"a{ch}b"):
+            try:
+                escape.hm_quadlet_env(text)
+                refused = False
+            except ValueError:
+                refused = True
+            assert refused == (re.search(r"[\s\"'\\]", text) is not None), repr(text)

@@ -11,7 +11,7 @@ from ..spec.checks import INVALID, Collector, dotted
 from .base import Endpoint, Kind
 
 HTTP_PATH = r"/[A-Za-z0-9._~/%:@!$&'()*+,;=-]*"  # compiled at first use
-VOLUME_NAME = ck.string(pattern=r"[a-z][a-z0-9-]{0,62}", describe="a volume name (lowercase letters, digits and '-')")
+VOLUME_NAME = ck.string(pattern=ck.NAME_RE, describe="a volume name (lowercase letters, digits and '-')")
 
 
 def command(c: Collector, path: tuple, value: Any) -> Any:

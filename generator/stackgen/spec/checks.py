@@ -11,6 +11,7 @@ import math
 import re
 from typing import Any, Callable, Iterable
 
+from ..charset import DIGITS, LOWER, UPPER, Word, decimal
 from ..errors import Problem, did_you_mean, shown
 from ..records import replace
 from .loader import Document
@@ -24,7 +25,6 @@ _PATTERNS = {
     "CONTROL": "[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]",
     "BIDI": "[\u202a-\u202e\u2066-\u2069]",
 }
-DECIMAL = re.compile(r"[-+]?(0|[1-9][0-9]*)")
 
 Checker = Callable[["Collector", tuple, Any], Any]
 
@@ -87,13 +87,14 @@ def _quote_hint(c: Collector, path: tuple, value: Any) -> str | None:
 
 def string(
     *,
-    pattern: str | None = None,
+    pattern: str | Word | None = None,
     describe: str | None = None,
     max_len: int = 4096,
     allow_newlines: bool = False,
     coerce_int: bool = False,
 ) -> Checker:
-    # compiled (and cached by `re`) at the first value it checks: a spec meets few of the patterns
+    # a str is compiled (and cached by `re`) at the first value it checks: a spec meets few of them
+    matches = pattern.fullmatch if isinstance(pattern, Word) else (lambda text: re.fullmatch(pattern, text))
 
     def check(c: Collector, path: tuple, value: Any) -> Any:
         if coerce_int:
@@ -111,7 +112,7 @@ def string(
             return c.error(path, f"{dotted(path)} contains {what} {ch!r}")
         if not allow_newlines and ("\n" in value or "\t" in value):
             return c.error(path, f"{dotted(path)} must be a single line")
-        if pattern and not re.fullmatch(pattern, value):
+        if pattern and not matches(value):
             return c.error(path, f"{dotted(path)} {value!r} is not {describe or 'valid'}")
         return value
 
@@ -174,7 +175,7 @@ def integer(lo: int, hi: int, what: str = "") -> Checker:
                 hint = f"write {value.strip()} without quotes" if quoted else f"write {int(value)} without leading zeros"
             return c.error(path, f"{dotted(path)} must be an integer{what}, not {kind_of(value)}", hint)
         raw = c.raw(path)
-        if raw is not None and not DECIMAL.fullmatch(raw):
+        if raw is not None and not decimal(raw):
             # YAML 1.1 reads 0755 as octal, 1:30 as base 60, 0x1F as hex, 1_000 with its '_'
             return c.error(
                 path,
@@ -410,15 +411,15 @@ IMAGE = string(
 )
 SHA256 = string(pattern=r"[0-9a-f]{64}", describe="a sha256 hex digest (64 lowercase hex digits)")
 MEMSIZE = string(pattern=r"(?i)[0-9]+(b|k|kb|m|mb|g|gb)?", describe="a Redis memory size such as 512mb", coerce_int=True)
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+ENV_NAME = Word(r"[A-Za-z_][A-Za-z0-9_]*", UPPER + LOWER + "_", UPPER + LOWER + DIGITS + "_")
 # Names that hold secrets: the words anywhere (PGPASSWORD, AWS_SECRET_ACCESS_KEY), and TOKEN
 # or PAT as a whole word (HF_TOKEN, GITHUB_PAT; not TOKENIZERS_PARALLELISM).
 SECRET_NAME = re.compile(r"(?i)(password|passwd|secret|api_?key|access_?key|private_?key|credential)|(^|_)(tokens?|pat)(_|$)")
 URL_CREDENTIALS = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/@\s]*:[^/@\s]*@")
 INLINE_SECRETS = ("password", "passwd", "secret", "secret_key", "token", "api_key", "apikey")
 
-NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,62}")
-NAME = string(pattern=NAME_RE.pattern, describe="a valid name (lowercase letters, digits and '-', starting with a letter, at most 63)")
+NAME_RE = Word(r"[a-z][a-z0-9-]{0,62}", LOWER, LOWER + DIGITS + "-", 62)
+NAME = string(pattern=NAME_RE, describe="a valid name (lowercase letters, digits and '-', starting with a letter, at most 63)")
 
 
 def one_of(c: Collector, path: tuple, value: Any, keys: tuple[str, ...], example: str) -> Any:

@@ -35,7 +35,7 @@ def hosts(c: Collector, value: Any, services: dict[str, Service], declared: list
     placed: dict[str, str] = {}  # service -> the host that took it first
     for name, raw in data.items():
         hpath = path + (name,)
-        valid = isinstance(name, str) and ck.NAME_RE.fullmatch(name) is not None
+        valid = isinstance(name, str) and ck.NAME_RE.fullmatch(name)
         if not valid:
             c.error(hpath, f"host name {name!r} is not a valid name", "use lowercase letters, digits and '-', starting with a letter, at most 63 (it becomes networking.hostName)", at_key=True)
         # checked even under a bad name: its services count as placed (no second error for them)

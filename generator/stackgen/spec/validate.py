@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from typing import Any
 
 from ..errors import StackError
+from ..escape import NIX_ID
 from . import checks as ck
 from . import hosts as fleet_hosts
 from . import instances
@@ -40,8 +40,6 @@ NAME = ck.NAME
 # processes: the services' state folder, an absolute path or one under the home folder (~/...)
 DATA_DIR = ck.string(pattern=r"(/|~/)[^\x00]*", describe="an absolute path or one starting with ~/", max_len=1024)
 NIX_KEY = ck.string(pattern=r"[A-Za-z0-9._-]+:[A-Za-z0-9+/]{43}=", describe="a Nix public key (name:base64)")
-ATTR_PART = r"[A-Za-z_][A-Za-z0-9_'-]*"
-ATTR_PATH = re.compile(rf"{ATTR_PART}(\.{ATTR_PART})*")
 CAPABILITY = ck.string(pattern=r"[0-9]{1,2}\.[0-9]{1,2}a?", describe="a CUDA compute capability such as \"8.9\"")
 # Variables the dev shell sets itself; setting them in `env:` would silently fight stackgen.
 MANAGED_ENV = {
@@ -186,7 +184,7 @@ def _package(c: Collector, path: tuple, value: Any) -> Any:
     value = ck.string(max_len=200)(c, path, value)
     if value is INVALID:
         return value
-    if not ATTR_PATH.fullmatch(value):
+    if not all(NIX_ID.fullmatch(part) for part in value.split(".")):  # NIX_ID(\.NIX_ID)*
         return c.error(
             path,
             f"{dotted(path)} {value!r} is not a nixpkgs attribute path",
