@@ -842,14 +842,16 @@ def _stage(staging: int, label: str, data: bytes, mode: int, *, keep: bool = Fal
     for _ in range(100):
         tmp = f"{base}.{os.urandom(4).hex()}.tmp"  # what secrets.token_hex does, without importing it
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=staging)
+            # created with at most `mode` (the umask or a default ACL may take bits away)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode & 0o777, dir_fd=staging)
             break
         except FileExistsError:
             continue
     else:
         raise FileExistsError(errno.EEXIST, "no free temp file name", tmp)
     try:
-        os.fchmod(fd, mode)
+        if stat.S_IMODE(os.fstat(fd).st_mode) != mode:  # a read, where an fchmod would change the inode each time
+            os.fchmod(fd, mode)
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]

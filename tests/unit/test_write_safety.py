@@ -164,6 +164,28 @@ def test_a_users_file_mode_survives_an_update(project):
     assert stat.S_IMODE(target.stat().st_mode) == 0o755
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+@pytest.mark.parametrize("user_mode", [0o600, 0o640, 0o775])
+def test_modes_follow_the_umask_and_the_users_chmod(project, umask, user_mode):
+    """New files get 0o666 minus the umask; a file the user chmodded keeps its mode (also bits
+    the umask would take away: the writer sets them after creating the staged file)."""
+    old = os.umask(umask)
+    try:
+        assert run("render").exit_code == 0
+        files = [p for p in project.rglob("*") if p.is_file() and ".stackgen" not in p.parts and p.name != "stack.yaml"]
+        assert files and {stat.S_IMODE(p.stat().st_mode) for p in files} == {0o666 & ~umask}
+        target = project / "env/mirrors.sh"
+        target.chmod(user_mode)
+        edit_spec(project, "name: small", "name: small\nmirrors:\n  pypi: https://pypi.example.org/simple")
+        assert run("render").exit_code == 0
+        assert "pypi.example.org" in target.read_text()
+        assert stat.S_IMODE(target.stat().st_mode) == user_mode
+        state = project / ".stackgen/state.json"
+        assert stat.S_IMODE(state.stat().st_mode) == 0o666 & ~umask
+    finally:
+        os.umask(old)
+
+
 @pytest.mark.parametrize("link", ["nix", ".stackgen", "flake.nix"])
 def test_symlinks_in_the_output_tree_are_refused(project, tmp_path_factory, link):
     outside = tmp_path_factory.mktemp("outside")
