@@ -293,11 +293,23 @@ YOUNG = 20_000  # allocations between two collections of the youngest generation
 
 
 def main() -> None:
+    """The command line, for a caller in this process: it ends with SystemExit, as click does."""
+    try:
+        cli(prog_name="stackgen")  # standalone mode: it ends with SystemExit
+    except BrokenPipeError:  # --help or --version, written before any command runs
+        _quiet_broken_pipe()
+    except OSError as exc:  # the same on a full disk: stdout is unusable, stderr says why
+        _drop_stdout()
+        _os_error(exc)
+
+
+def run() -> NoReturn:
+    """The process's entry point (the `stackgen` script, `python -m stackgen`): main() in a
+    process that is stackgen's alone, so the collector and the exit are set for it."""
     # A command is one short process. What is alive now (click, PyYAML, Jinja2 and stackgen's
     # modules: most of the objects it will ever hold) lives until it exits, so the cyclic
-    # collector is told to leave it alone rather than walk it again at each of its passes;
-    # objects made from here on are collected as usual. About a tenth of the import floor's
-    # time on the reference render (issue 11).
+    # collector is told to leave it alone rather than walk it again at each of its passes.
+    # About a tenth of the import floor's time on the reference render (issue 11).
     import gc
 
     gc.freeze()
@@ -308,15 +320,10 @@ def main() -> None:
     # services: 10 collections, 1 MiB more peak memory).
     gc.set_threshold(YOUNG, *gc.get_threshold()[1:])
     try:
-        try:
-            cli(prog_name="stackgen")  # standalone mode: it ends with SystemExit
-        except BrokenPipeError:  # --help or --version, written before any command runs
-            _quiet_broken_pipe()
-        except OSError as exc:  # the same on a full disk: stdout is unusable, stderr says why
-            _drop_stdout()
-            _os_error(exc)
+        main()
     except SystemExit as exc:
         _leave(exc)
+    raise AssertionError("main() returned")  # pragma: no cover - click's standalone mode exits
 
 
 def _leave(exc: SystemExit) -> NoReturn:
@@ -326,9 +333,11 @@ def _leave(exc: SystemExit) -> NoReturn:
     as long as importing stackgen, a tenth of the import floor, and it changes nothing outside
     the process. What an exit must still do is done here first or the normal exit is taken:
     stdout and stderr are flushed (a failure to flush is left to Python, which reports it as
-    usual); with an atexit callback registered or a second thread alive (no command that
-    writes files has either) Python exits as usual. Files are never held open in a buffer
-    past a command: the writer writes through os-level descriptors, fsyncs, and closes.
+    usual); with an atexit callback registered or a second thread alive Python exits as usual
+    (`models pull` and `status` take that way: httpx and asyncio import logging, which
+    registers one). The writer writes through os-level descriptors, fsyncs and closes; every
+    other file a command writes is closed by a `with` before the command returns. Only run()
+    calls this: main() called by another program ends with SystemExit, as before.
     """
     import atexit
     import os
@@ -347,4 +356,4 @@ def _leave(exc: SystemExit) -> NoReturn:
 
 
 if __name__ == "__main__":
-    main()
+    run()

@@ -23,7 +23,7 @@ class Witness:
 import stackgen.cli
 stackgen.cli.witness = Witness()
 sys.argv = ["stackgen", *sys.argv[1:]]
-stackgen.cli.main()
+stackgen.cli.run()
 """
 
 
@@ -100,7 +100,7 @@ def test_help_on_a_full_device_is_an_error_not_a_traceback():
 
 
 def test_a_render_runs_few_collections(tmp_path):
-    """cli.main raises the young generation's threshold (cli.YOUNG): the reference render runs
+    """cli.run raises the young generation's threshold (cli.YOUNG): the reference render runs
     at most a couple of collections. The control keeps Python's default (set_threshold made a
     no-op) and sees many: the count depends on the threshold, so this test can fail."""
     counting = (
@@ -109,7 +109,7 @@ def test_a_render_runs_few_collections(tmp_path):
         "gc.callbacks.append(lambda phase, info: phase == 'stop' and runs.append(info['generation']))\n"
         "atexit.register(lambda: sys.__stderr__.write(f'collections={len(runs)}\\n'))\n"
         "freeze = gc.freeze\n"
-        "gc.freeze = lambda: (runs.clear(), freeze())  # counted from main()'s start: imports before it are not the command's\n"
+        "gc.freeze = lambda: (runs.clear(), freeze())  # counted from run()'s start: imports before it are not the command's\n"
     )
 
     def collections(prelude: str, out: str) -> int:
@@ -119,3 +119,31 @@ def test_a_render_runs_few_collections(tmp_path):
 
     assert collections("", "raised") <= 2
     assert collections("gc.set_threshold = lambda *a: None\n", "default") >= 10
+
+
+def test_main_called_by_another_program_ends_with_systemexit(tmp_path):
+    """Another Python program calling stackgen.cli.main() gets SystemExit back (its own
+    buffered files and handlers still run); only run(), the process's entry point, ends the
+    process itself. Without atexit callbacks in the host, so the fast exit would be taken if
+    main() used it."""
+    log = tmp_path / "host.log"
+    host = (
+        "import sys\n"
+        f"log = open({str(log)!r}, 'w'); log.write('before\\n')\n"
+        "sys.argv = ['stackgen', '--version']\n"
+        "try:\n"
+        "    from stackgen.cli import main; main()\n"
+        "except SystemExit as exc:\n"
+        "    log.write(f'exited {exc.code}\\n')\n"
+        "log.close()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", host], capture_output=True, text=True)
+    assert proc.returncode == 0 and "stackgen" in proc.stdout, proc.stderr
+    assert log.read_text() == "before\nexited 0\n"
+
+
+def test_the_entry_points_are_run():
+    import tomllib
+
+    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]["stackgen"] == "stackgen.cli:run"
+    assert (ROOT / "generator" / "stackgen" / "__main__.py").read_text() == "from .cli import run\n\nrun()\n"
