@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHILD_ENV = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "STACKGEN_NO_CACHE")}
 STAGES = ("floor imports", "import stackgen.cli", "render imports", "load_spec", "render_tree", "plan + apply")
 
-# The child: the CLI's render path, stage by stage (as cli.render and cli.main run it).
+# The child: the CLI's render path, stage by stage (as cli.render and cli.run run it).
 CHILD = """
 import sys, time
 marks = [(time.perf_counter(), time.process_time())]
@@ -37,7 +37,7 @@ import yaml, jinja2, click
 mark()
 import gc
 import stackgen.cli
-gc.freeze()  # as cli.main does before the command runs
+gc.freeze()  # as cli.run does before the command runs
 mark()
 from pathlib import Path
 from stackgen import write
