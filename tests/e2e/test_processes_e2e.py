@@ -177,6 +177,15 @@ class Stack:
             time.sleep(0.1)
         assert not _alive(tree), f"processes left behind: {_alive(tree)}"
 
+    def stop(self, server: subprocess.Popen) -> None:
+        """Clean-up after a test, passed or failed: the stack down, else process-compose killed."""
+        if server.poll() is None:
+            self.services("down")
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
     def log(self) -> str:
         text = (self.root / "up.log").read_text(errors="replace")[-4000:]
         for f in sorted((self.root / "state" / "logs").glob("*.log")):
@@ -279,12 +288,7 @@ def test_stack_runs_restarts_and_stops_cleanly(stack_root):
         assert second[1]["vector"] == ["0.8.1", "1", "[9,9,9]"]  # the extension and its index after a restart
         stack.down(server)
     finally:
-        if server.poll() is None:
-            stack.services("down")
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
+        stack.stop(server)
 
 
 # A small app: serves /health on its port and appends its name to the marker when it starts.
@@ -359,9 +363,4 @@ def test_a_profiled_service_is_off_until_started(stack_root):
         stack.down(server, processes=3)
         assert not _answers(base_port) and not _answers(extra_port)
     finally:
-        if server.poll() is None:
-            stack.services("down")
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
+        stack.stop(server)
