@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from .charset import DIGITS, LOWER, UPPER, Word
+from .charset import Word
 
 _NIX_ESCAPES = {"\\": "\\\\", '"': '\\"', "$": "\\$", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _NIX_TABLE = str.maketrans(_NIX_ESCAPES)  # str.translate: the same mapping, in C
-NIX_ID = Word(r"[A-Za-z_][A-Za-z0-9_'-]*", UPPER + LOWER + "_", UPPER + LOWER + DIGITS + "_'-")  # a bare attribute name
-_SH_SAFE_CHARS = UPPER + LOWER + DIGITS + "_@%+=:,./-"  # a shell word that needs no quotes
-_SH_SAFE = Word(r"[A-Za-z0-9_@%+=:,./-]+", _SH_SAFE_CHARS, _SH_SAFE_CHARS)
-_SYSTEMD_SAFE_CHARS = _SH_SAFE_CHARS.replace("%", "")  # % starts a specifier in a unit
-_SYSTEMD_SAFE = Word(r"[A-Za-z0-9_@+=:,./-]+", _SYSTEMD_SAFE_CHARS, _SYSTEMD_SAFE_CHARS)
+NIX_ID = Word(r"[A-Za-z_][A-Za-z0-9_'-]*")  # a bare attribute name
+_SH_SAFE = Word(r"[A-Za-z0-9_@%+=:,./-]+")  # a shell word that needs no quotes
+_SYSTEMD_SAFE = Word(r"[A-Za-z0-9_@+=:,./-]+")  # the same without %, which starts a unit specifier
 _DQUOTE_TABLE = str.maketrans({ch: "\\" + ch for ch in '\\"$`'})  # re.sub(r'([\\"$`])', r"\\\1", text), in C
 _NIX_KEYWORDS = {"if", "then", "else", "assert", "with", "let", "in", "rec", "inherit", "or"}
 

@@ -136,3 +136,11 @@ def test_hm_quadlet_env_refuses_what_the_pattern_finds():
             except ValueError:
                 refused = True
             assert refused == (re.search(r"[\s\"'\\]", text) is not None), repr(text)
+
+
+@pytest.mark.parametrize("pattern", ["[^a][a]*", "[a-z]{1,3}", "[a-z]", r"[\d]+", "[a-z][a-z](x)*", "[a-z][a-z]{0,n}", "[]+", "[a-z][é]*", "[a-z"])
+def test_a_word_refuses_what_it_cannot_match_exactly(pattern):
+    from stackgen.charset import Word
+
+    with pytest.raises(ValueError):
+        Word(pattern)

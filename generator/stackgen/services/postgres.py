@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..charset import DIGITS, LOWER, Word
+from ..charset import Word
 from ..spec import checks as ck
 from ..errors import shown
 from ..escape import sh_quote
@@ -26,7 +26,7 @@ DEFAULT_EXTENSIONS = ("pgvector",)
 # such as compression and continuous aggregates), which no unfree predicate has to admit.
 NIXOS_EXTENSION_PACKAGES = {"timescaledb": "timescaledb-apache"}
 
-IDENT = ck.string(pattern=Word(r"[a-z_][a-z0-9_]{0,62}", LOWER + "_", LOWER + DIGITS + "_", 62), describe="a plain SQL identifier (lowercase letters, digits, '_')")
+IDENT = ck.string(pattern=Word(r"[a-z_][a-z0-9_]{0,62}"), describe="a plain SQL identifier (lowercase letters, digits, '_')")
 # Names a database (and its owner role, named like it) cannot take: they exist in every cluster
 # (the superuser and its database, the templates) or PostgreSQL reserves them as role names.
 RESERVED_DATABASES = {

@@ -11,7 +11,7 @@ import math
 import re
 from typing import Any, Callable, Iterable
 
-from ..charset import DIGITS, LOWER, UPPER, Word, decimal
+from ..charset import Word, decimal
 from ..errors import Problem, did_you_mean, shown
 from ..records import replace
 from .loader import Document
@@ -411,14 +411,14 @@ IMAGE = string(
 )
 SHA256 = string(pattern=r"[0-9a-f]{64}", describe="a sha256 hex digest (64 lowercase hex digits)")
 MEMSIZE = string(pattern=r"(?i)[0-9]+(b|k|kb|m|mb|g|gb)?", describe="a Redis memory size such as 512mb", coerce_int=True)
-ENV_NAME = Word(r"[A-Za-z_][A-Za-z0-9_]*", UPPER + LOWER + "_", UPPER + LOWER + DIGITS + "_")
+ENV_NAME = Word(r"[A-Za-z_][A-Za-z0-9_]*")
 # Names that hold secrets: the words anywhere (PGPASSWORD, AWS_SECRET_ACCESS_KEY), and TOKEN
 # or PAT as a whole word (HF_TOKEN, GITHUB_PAT; not TOKENIZERS_PARALLELISM).
 SECRET_NAME = re.compile(r"(?i)(password|passwd|secret|api_?key|access_?key|private_?key|credential)|(^|_)(tokens?|pat)(_|$)")
 URL_CREDENTIALS = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/@\s]*:[^/@\s]*@")
 INLINE_SECRETS = ("password", "passwd", "secret", "secret_key", "token", "api_key", "apikey")
 
-NAME_RE = Word(r"[a-z][a-z0-9-]{0,62}", LOWER, LOWER + DIGITS + "-", 62)
+NAME_RE = Word(r"[a-z][a-z0-9-]{0,62}")
 NAME = string(pattern=NAME_RE, describe="a valid name (lowercase letters, digits and '-', starting with a letter, at most 63)")
 
 
