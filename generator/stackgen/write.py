@@ -385,7 +385,7 @@ def _parse_state(raw: bytes) -> dict:
     _check_type(state, "spec", str, "the file")
     if "spec" in state and not _spec_path_ok(state["spec"]):
         raise ValueError("a malformed spec path")
-    if "render_key" in state and not _is_hash(state["render_key"]):
+    if "render_key" in state and not safeio.is_sha256_hex(state["render_key"]):
         raise ValueError("a malformed render_key")
     if "warnings" in state:
         _check_warnings(state["warnings"])
@@ -418,14 +418,14 @@ def _check_entry(rel: str, entry: object) -> None:
         raise ValueError(f"{where} is not an object")
     _no_unknown_keys(entry, _ENTRY_KEYS, where)
     for key in ("sha256", "spec_sha256"):
-        if not _is_hash(entry.get(key)):
+        if not safeio.is_sha256_hex(entry.get(key)):
             raise ValueError(f"{where} has a malformed {key}")
     if not isinstance(entry.get("target"), str) or not re.fullmatch(_OWNER, entry["target"]):
         raise ValueError(f"{where} has a malformed target")
     if not isinstance(entry.get("stackgen"), str):
         raise ValueError(f"{where} has a malformed stackgen version")
     previous = entry.get("previous", [])
-    if not isinstance(previous, list) or not all(_is_hash(h) for h in previous):
+    if not isinstance(previous, list) or not all(safeio.is_sha256_hex(h) for h in previous):
         raise ValueError(f"{where} has a malformed previous list")
 
 
@@ -447,9 +447,6 @@ def _damaged(tree: _Tree, why: str) -> StackError:
             hint="delete it and run 'stackgen render --force' (hand-edited files are kept as .orig)",
         )
     )
-
-
-_is_hash = safeio.is_sha256_hex
 
 
 def _owned(entry: dict | None, data: bytes) -> bool:
